@@ -1,0 +1,194 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/component-base/featuregate"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/feature"
+)
+
+// +kubebuilder:webhook:verbs=create;update,path=/mutate-cluster-x-k8s-io-v1beta1-machinepool,mutating=true,failurePolicy=fail,matchPolicy=Equivalent,groups=cluster.x-k8s.io,resources=machinepools,versions=v1beta1,name=default.machinepool.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
+// +kubebuilder:webhook:verbs=create;update,path=/validate-cluster-x-k8s-io-v1beta1-machinepool,mutating=false,failurePolicy=fail,matchPolicy=Equivalent,groups=cluster.x-k8s.io,resources=machinepools,versions=v1beta1,name=validation.machinepool.cluster.x-k8s.io,sideEffects=None,admissionReviewVersions=v1
+
+// kubeSemver is a Kubernetes version: "v", then major.minor.patch, then an optional pre-release or build
+// suffix (the pattern Cluster API validates against).
+var kubeSemver = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-0-9a-zA-Z_\.+]*)?$`)
+
+// MachinePool defaults and validates MachinePools.
+type MachinePool struct {
+	// Gates decide whether MachinePools may be created or changed at all.
+	Gates featuregate.FeatureGate
+}
+
+// Default fills in what a MachinePool manifest may leave out.
+func (w *MachinePool) Default(ctx context.Context, mp *corev1beta1.MachinePool) error {
+	if mp.Labels == nil {
+		mp.Labels = map[string]string{}
+	}
+	mp.Labels[corev1beta1.ClusterNameLabel] = mp.Spec.ClusterName
+
+	if mp.Spec.Replicas == nil {
+		old, err := oldMachinePool(ctx)
+		if err != nil {
+			return err
+		}
+		mp.Spec.Replicas = ptr.To(defaultReplicas(parseAutoscalerBounds(mp.Annotations), old))
+	}
+	if mp.Spec.MinReadySeconds == nil {
+		mp.Spec.MinReadySeconds = ptr.To[int32](0)
+	}
+
+	spec := &mp.Spec.Template.Spec
+	if ref := spec.Bootstrap.ConfigRef; ref != nil && ref.Namespace == "" {
+		ref.Namespace = mp.Namespace
+	}
+	if spec.InfrastructureRef.Namespace == "" {
+		spec.InfrastructureRef.Namespace = mp.Namespace
+	}
+	if v := spec.Version; v != nil && *v != "" && !strings.HasPrefix(*v, "v") {
+		spec.Version = ptr.To("v" + *v)
+	}
+	return nil
+}
+
+// oldMachinePool returns the stored object of an update request, or nil for any other request.
+func oldMachinePool(ctx context.Context) (*corev1beta1.MachinePool, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil || req.Operation != admissionv1.Update || len(req.OldObject.Raw) == 0 {
+		return nil, nil //nolint:nilerr // no admission request in the context: treat it as a create
+	}
+	old := &corev1beta1.MachinePool{}
+	if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("cannot decode the stored MachinePool: %v", err))
+	}
+	return old, nil
+}
+
+// ValidateCreate checks a new MachinePool.
+func (w *MachinePool) ValidateCreate(_ context.Context, mp *corev1beta1.MachinePool) (admission.Warnings, error) {
+	return w.validate(nil, mp)
+}
+
+// ValidateUpdate checks a changed MachinePool.
+func (w *MachinePool) ValidateUpdate(_ context.Context, old, mp *corev1beta1.MachinePool) (admission.Warnings, error) {
+	return w.validate(old, mp)
+}
+
+// ValidateDelete lets every delete through, even with the feature gate off, so pools can always be removed.
+func (w *MachinePool) ValidateDelete(context.Context, *corev1beta1.MachinePool) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func (w *MachinePool) validate(old, mp *corev1beta1.MachinePool) (admission.Warnings, error) {
+	if err := gateError(w.Gates, corev1beta1.GroupVersion.WithResource("machinepools").GroupResource(), "MachinePool", mp.Name); err != nil {
+		return nil, err
+	}
+	specPath := field.NewPath("spec")
+	tplPath := specPath.Child("template")
+	spec := mp.Spec.Template.Spec
+	var errs field.ErrorList
+
+	for _, msg := range validation.IsValidLabelValue(mp.Spec.ClusterName) {
+		errs = append(errs, field.Invalid(specPath.Child("clusterName"), mp.Spec.ClusterName,
+			"must be a valid label value, because it becomes the "+corev1beta1.ClusterNameLabel+" label: "+msg))
+	}
+	if old != nil && old.Spec.ClusterName != mp.Spec.ClusterName {
+		errs = append(errs, field.Forbidden(specPath.Child("clusterName"),
+			fmt.Sprintf("cannot change from %q to %q; create a new MachinePool for the other cluster", old.Spec.ClusterName, mp.Spec.ClusterName)))
+	}
+
+	bootstrapPath := tplPath.Child("spec", "bootstrap")
+	if spec.Bootstrap.ConfigRef == nil && spec.Bootstrap.DataSecretName == nil {
+		errs = append(errs, field.Required(bootstrapPath,
+			"set configRef to a bootstrap config (a KubeadmConfig, for example) or dataSecretName to a Secret that holds the bootstrap data"))
+	}
+	if ref := spec.Bootstrap.ConfigRef; ref != nil && ref.Namespace != mp.Namespace {
+		errs = append(errs, field.Invalid(bootstrapPath.Child("configRef", "namespace"), ref.Namespace,
+			fmt.Sprintf("must be the MachinePool's namespace %q; leave it empty to default to it", mp.Namespace)))
+	}
+	if ns := spec.InfrastructureRef.Namespace; ns != mp.Namespace {
+		errs = append(errs, field.Invalid(tplPath.Child("spec", "infrastructureRef", "namespace"), ns,
+			fmt.Sprintf("must be the MachinePool's namespace %q; leave it empty to default to it", mp.Namespace)))
+	}
+	if v := spec.Version; v != nil && !kubeSemver.MatchString(*v) {
+		errs = append(errs, field.Invalid(tplPath.Child("spec", "version"), *v,
+			"must be a Kubernetes semantic version such as v1.30.0"))
+	}
+
+	metaPath := tplPath.Child("metadata")
+	errs = append(errs, metav1validation.ValidateLabels(mp.Spec.Template.Labels, metaPath.Child("labels"))...)
+	errs = append(errs, apivalidation.ValidateAnnotations(mp.Spec.Template.Annotations, metaPath.Child("annotations"))...)
+
+	if len(errs) > 0 {
+		return nil, apierrors.NewInvalid(corev1beta1.GroupVersion.WithKind("MachinePool").GroupKind(), mp.Name, errs)
+	}
+	return machinePoolWarnings(mp), nil
+}
+
+// machinePoolWarnings lists what Cluster API accepts but is probably a mistake.
+func machinePoolWarnings(mp *corev1beta1.MachinePool) admission.Warnings {
+	var warnings admission.Warnings
+	spec := mp.Spec.Template.Spec
+	if spec.ClusterName != mp.Spec.ClusterName {
+		warnings = append(warnings, fmt.Sprintf(
+			"spec.template.spec.clusterName %q differs from spec.clusterName %q; the pool belongs to %q, set both to the same name",
+			spec.ClusterName, mp.Spec.ClusterName, mp.Spec.ClusterName))
+	}
+
+	bounds := parseAutoscalerBounds(mp.Annotations)
+	if bounds.problem != "" {
+		warnings = append(warnings, "metadata.annotations: "+bounds.problem)
+	}
+	if r := mp.Spec.Replicas; r != nil {
+		if *r < 0 {
+			warnings = append(warnings, fmt.Sprintf("spec.replicas is negative (%d); the pool is treated as having 0 replicas", *r))
+		}
+		if bounds.usable() && (*r < bounds.min || *r > bounds.max) {
+			warnings = append(warnings, fmt.Sprintf(
+				"spec.replicas (%d) is outside the cluster-autoscaler's range [%d, %d]; the autoscaler will not manage the pool until it is inside, or unset spec.replicas to have it set within the range",
+				*r, bounds.min, bounds.max))
+		}
+	}
+	if s := mp.Spec.MinReadySeconds; s != nil && *s < 0 {
+		warnings = append(warnings, fmt.Sprintf("spec.minReadySeconds is negative (%d); it is treated as 0", *s))
+	}
+	for _, t := range []struct {
+		name string
+		d    *metav1.Duration
+	}{
+		{"nodeDrainTimeout", spec.NodeDrainTimeout},
+		{"nodeVolumeDetachTimeout", spec.NodeVolumeDetachTimeout},
+		{"nodeDeletionTimeout", spec.NodeDeletionTimeout},
+	} {
+		if t.d != nil && t.d.Duration < 0 {
+			warnings = append(warnings, fmt.Sprintf("spec.template.spec.%s is negative (%s); it is treated as 0", t.name, t.d.Duration))
+		}
+	}
+	return warnings
+}
+
+// gateError refuses creates and updates while the MachinePool feature gate is off.
+func gateError(gates featuregate.FeatureGate, gr schema.GroupResource, kind, name string) error {
+	if gates.Enabled(feature.MachinePool) {
+		return nil
+	}
+	return apierrors.NewForbidden(gr, name, fmt.Errorf(
+		"the %s feature gate is disabled: %s objects cannot be created or changed; turn it on with the manager flag --feature-gates=%s=true (clusterctl: EXP_MACHINE_POOL=true; Helm: featureGates.machinePool=true)",
+		feature.MachinePool, kind, feature.MachinePool))
+}

@@ -1,0 +1,43 @@
+package webhook
+
+import (
+	"k8s.io/component-base/featuregate"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+)
+
+// Options chooses which webhooks SetupWithManager registers.
+type Options struct {
+	// Gates are the feature gates the webhooks consult on every request.
+	Gates featuregate.FeatureGate
+	// MachinePool registers the MachinePool webhooks; off where Cluster API's core provider owns MachinePools.
+	MachinePool bool
+	// Infrastructure registers the SimMachinePool and SimMachinePoolTemplate webhooks.
+	Infrastructure bool
+}
+
+// SetupWithManager registers the chosen webhooks with the manager's webhook server.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.MachinePool {
+		mp := &MachinePool{Gates: opts.Gates}
+		if err := ctrl.NewWebhookManagedBy(mgr, &corev1beta1.MachinePool{}).
+			WithDefaulter(mp).WithValidator(mp).Complete(); err != nil {
+			return err
+		}
+	}
+	if opts.Infrastructure {
+		smp := &SimMachinePool{Gates: opts.Gates}
+		if err := ctrl.NewWebhookManagedBy(mgr, &infrav1beta1.SimMachinePool{}).
+			WithValidator(smp).Complete(); err != nil {
+			return err
+		}
+		tpl := &SimMachinePoolTemplate{Gates: opts.Gates}
+		if err := ctrl.NewWebhookManagedBy(mgr, &infrav1beta1.SimMachinePoolTemplate{}).
+			WithValidator(tpl).Complete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
