@@ -38,10 +38,14 @@ type MachinePool struct {
 
 // Default fills in what a MachinePool manifest may leave out.
 func (w *MachinePool) Default(ctx context.Context, mp *corev1beta1.MachinePool) error {
-	if mp.Labels == nil {
-		mp.Labels = map[string]string{}
+	// A cluster name that is not a label value is left for validation to reject with a message naming
+	// spec.clusterName; labelling with it would make the API server refuse the label instead.
+	if len(validation.IsValidLabelValue(mp.Spec.ClusterName)) == 0 {
+		if mp.Labels == nil {
+			mp.Labels = map[string]string{}
+		}
+		mp.Labels[corev1beta1.ClusterNameLabel] = mp.Spec.ClusterName
 	}
-	mp.Labels[corev1beta1.ClusterNameLabel] = mp.Spec.ClusterName
 
 	if mp.Spec.Replicas == nil {
 		old, err := oldMachinePool(ctx)

@@ -91,6 +91,7 @@ type SimMachinePoolSpec struct {
 
 	// region of the simulated cloud the scaling group lives in. Defaults to "local".
 	// +optional
+	// +kubebuilder:default=local
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Region string `json:"region,omitempty"`
@@ -98,6 +99,7 @@ type SimMachinePoolSpec struct {
 	// instanceType sets what each instance offers (cpu, memory, pods): sim.small (2 CPU, 4Gi), sim.medium
 	// (4 CPU, 16Gi) or sim.large (8 CPU, 32Gi). Defaults to sim.medium.
 	// +optional
+	// +kubebuilder:default=sim.medium
 	// +kubebuilder:validation:Enum=sim.small;sim.medium;sim.large
 	InstanceType string `json:"instanceType,omitempty"`
 
