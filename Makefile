@@ -40,10 +40,11 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 .PHONY: verify
 verify: generate manifests ## Check that generated files, go.mod and gofmt leave no diff.
 	go mod tidy
+	for d in hack/tools/*/; do (cd $$d && go mod tidy); done
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt -s would change:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
-	@if [ -n "$$(git status --porcelain -- api config go.mod go.sum)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config go.mod go.sum hack/tools)" ]; then \
 		echo "generated files or go.mod are out of date; run 'make generate manifests' and 'go mod tidy', then commit:"; \
-		git status --porcelain -- api config go.mod go.sum; git --no-pager diff --stat -- api config go.mod go.sum; exit 1; fi
+		git status --porcelain -- api config go.mod go.sum hack/tools; git --no-pager diff --stat -- api config go.mod go.sum hack/tools; exit 1; fi
 
 ##@ Build
 

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
 	logsv1 "k8s.io/component-base/logs/api/v1"
+	_ "k8s.io/component-base/logs/json/register" // --logging-format=json
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -138,7 +138,7 @@ func run(ctx context.Context, o *options) error {
 	}
 
 	log.Info("starting manager", "controllers", o.controllers, "webhookPort", o.webhookPort,
-		"featureGates", feature.Gates.(fmt.Stringer).String())
+		"machinePoolGate", feature.Gates.Enabled(feature.MachinePool))
 	return mgr.Start(ctx)
 }
 

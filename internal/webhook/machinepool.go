@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime/schema"

@@ -136,4 +136,3 @@ func validateIntOrPercent(v *intstr.IntOrString, path *field.Path, capped bool) 
 	}
 	return n, nil
 }
-

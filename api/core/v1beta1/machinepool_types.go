@@ -188,5 +188,5 @@ type MachinePoolList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&MachinePool{}, &MachinePoolList{})
+	objectTypes = append(objectTypes, &MachinePool{}, &MachinePoolList{})
 }

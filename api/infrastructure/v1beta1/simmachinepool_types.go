@@ -284,5 +284,5 @@ type SimMachinePoolList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&SimMachinePool{}, &SimMachinePoolList{})
+	objectTypes = append(objectTypes, &SimMachinePool{}, &SimMachinePoolList{})
 }

@@ -55,5 +55,5 @@ type SimMachinePoolTemplateList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&SimMachinePoolTemplate{}, &SimMachinePoolTemplateList{})
+	objectTypes = append(objectTypes, &SimMachinePoolTemplate{}, &SimMachinePoolTemplateList{})
 }

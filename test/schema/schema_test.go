@@ -1,0 +1,222 @@
+package schema_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from the generated CRDs")
+
+const (
+	basesDir          = "../../config/crd/bases"
+	upstreamCRD       = "../../config/crd/external/reference/cluster.x-k8s.io_machinepools.yaml"
+	contractKey       = "cluster.x-k8s.io/v1beta1"
+	contractVal       = "v1beta1"
+	servedVersionName = "v1beta1"
+)
+
+func readCRD(t *testing.T, path string) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := yaml.Unmarshal(raw, crd); err != nil {
+		t.Fatalf("decoding %s: %v", path, err)
+	}
+	return crd
+}
+
+// servedVersion returns the v1beta1 version of a CRD.
+func servedVersion(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinitionVersion {
+	t.Helper()
+	for i := range crd.Spec.Versions {
+		if crd.Spec.Versions[i].Name == servedVersionName {
+			return &crd.Spec.Versions[i]
+		}
+	}
+	t.Fatalf("CRD %s has no version %s", crd.Name, servedVersionName)
+	return nil
+}
+
+// flatten lists every property path of a schema with its type: "spec.template.spec.version: string".
+// Lists add "[]", maps "{}"; int-or-string fields are "int-or-string".
+func flatten(s *apiextensionsv1.JSONSchemaProps, path string, out map[string]string) {
+	typ := s.Type
+	if s.XIntOrString {
+		typ = "int-or-string"
+	}
+	if path != "" {
+		out[path] = typ
+	}
+	for name, prop := range s.Properties {
+		flatten(&prop, strings.TrimPrefix(path+"."+name, "."), out)
+	}
+	if s.Items != nil && s.Items.Schema != nil {
+		flatten(s.Items.Schema, path+"[]", out)
+	}
+	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+		flatten(s.AdditionalProperties.Schema, path+"{}", out)
+	}
+}
+
+// requiredFields lists "path.field" for every required field of a schema.
+func requiredFields(s *apiextensionsv1.JSONSchemaProps, path string, out map[string]bool) {
+	for _, r := range s.Required {
+		out[strings.TrimPrefix(path+"."+r, ".")] = true
+	}
+	for name, prop := range s.Properties {
+		requiredFields(&prop, strings.TrimPrefix(path+"."+name, "."), out)
+	}
+	if s.Items != nil && s.Items.Schema != nil {
+		requiredFields(s.Items.Schema, path+"[]", out)
+	}
+}
+
+func lines(m map[string]string) []string {
+	var l []string
+	for k, v := range m {
+		l = append(l, k+": "+v)
+	}
+	sort.Strings(l)
+	return l
+}
+
+func ourCRDs(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(basesDir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no CRDs in %s (run make manifests): %v", basesDir, err)
+	}
+	return files
+}
+
+// TestSchemaGolden pins every CRD's property paths and types; a removed or retyped field fails here.
+func TestSchemaGolden(t *testing.T) {
+	for _, file := range ourCRDs(t) {
+		crd := readCRD(t, file)
+		t.Run(crd.Name, func(t *testing.T) {
+			paths := map[string]string{}
+			flatten(servedVersion(t, crd).Schema.OpenAPIV3Schema, "", paths)
+			got := strings.Join(lines(paths), "\n") + "\n"
+			golden := filepath.Join("testdata", crd.Name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("reading %s (run go test ./test/schema -update after an intended API change): %v", golden, err)
+			}
+			if got != string(want) {
+				t.Errorf("the schema of %s changed; if intended, run `go test ./test/schema -update` and commit the golden file.\n%s",
+					crd.Name, diff(strings.Split(string(want), "\n"), strings.Split(got, "\n")))
+			}
+		})
+	}
+}
+
+func diff(want, got []string) string {
+	var b strings.Builder
+	for _, l := range want {
+		if l != "" && !slices.Contains(got, l) {
+			fmt.Fprintf(&b, "- %s\n", l)
+		}
+	}
+	for _, l := range got {
+		if l != "" && !slices.Contains(want, l) {
+			fmt.Fprintf(&b, "+ %s\n", l)
+		}
+	}
+	return b.String()
+}
+
+// TestContractLabel checks that every CRD carries Cluster API's contract label; Cluster API's controllers
+// refuse references to kinds whose CRD lacks it.
+func TestContractLabel(t *testing.T) {
+	for _, file := range ourCRDs(t) {
+		crd := readCRD(t, file)
+		if got := crd.Labels[contractKey]; got != contractVal {
+			t.Errorf("CRD %s: label %s = %q, want %q", crd.Name, contractKey, got, contractVal)
+		}
+	}
+}
+
+// TestWireCompatibleWithClusterAPI checks that every property path and type of Cluster API v1.7.1's
+// v1beta1 MachinePool exists in ours with the same type, and that we require nothing it does not.
+func TestWireCompatibleWithClusterAPI(t *testing.T) {
+	if _, err := os.Stat(upstreamCRD); err != nil {
+		t.Fatalf("Cluster API's MachinePool CRD is missing; run `make capi-crds`: %v", err)
+	}
+	theirs := servedVersion(t, readCRD(t, upstreamCRD)).Schema.OpenAPIV3Schema
+	ours := servedVersion(t, readCRD(t, filepath.Join(basesDir, "cluster.x-k8s.io_machinepools.yaml"))).Schema.OpenAPIV3Schema
+
+	theirPaths, ourPaths := map[string]string{}, map[string]string{}
+	flatten(theirs, "", theirPaths)
+	flatten(ours, "", ourPaths)
+	if len(theirPaths) < 50 {
+		t.Fatalf("only %d paths in Cluster API's schema; the reference CRD looks wrong", len(theirPaths))
+	}
+	for path, typ := range theirPaths {
+		got, ok := ourPaths[path]
+		switch {
+		case !ok:
+			t.Errorf("missing %s (%s), which Cluster API v1.7.1 serves", path, typ)
+		case got != typ:
+			t.Errorf("%s is %q, Cluster API v1.7.1 has %q", path, got, typ)
+		}
+	}
+
+	theirRequired, ourRequired := map[string]bool{}, map[string]bool{}
+	requiredFields(theirs, "", theirRequired)
+	requiredFields(ours, "", ourRequired)
+	for r := range ourRequired {
+		if !theirRequired[r] {
+			t.Errorf("%s is required here but optional in Cluster API v1.7.1: manifests it accepts would be refused", r)
+		}
+	}
+}
+
+// TestMachinePoolCRDShape checks what kubectl users and the cluster-autoscaler rely on: names, scale
+// subresource and printer columns.
+func TestMachinePoolCRDShape(t *testing.T) {
+	crd := readCRD(t, filepath.Join(basesDir, "cluster.x-k8s.io_machinepools.yaml"))
+	if !slices.Contains(crd.Spec.Names.ShortNames, "mp") || !slices.Contains(crd.Spec.Names.Categories, "cluster-api") {
+		t.Errorf("names = %+v, want short name mp and category cluster-api", crd.Spec.Names)
+	}
+	v := servedVersion(t, crd)
+	if !v.Served || !v.Storage {
+		t.Errorf("v1beta1 served=%v storage=%v, want both", v.Served, v.Storage)
+	}
+	scale := v.Subresources.Scale
+	if v.Subresources.Status == nil || scale == nil || scale.SpecReplicasPath != ".spec.replicas" ||
+		scale.StatusReplicasPath != ".status.replicas" || scale.LabelSelectorPath == nil || *scale.LabelSelectorPath != ".status.selector" {
+		t.Errorf("subresources = %+v, want status and scale (.spec.replicas, .status.replicas, .status.selector)", v.Subresources)
+	}
+	var normal, wide []string
+	for _, c := range v.AdditionalPrinterColumns {
+		if c.Priority == 0 {
+			normal = append(normal, c.Name)
+		} else {
+			wide = append(wide, c.Name)
+		}
+	}
+	want := []string{"Cluster", "Desired", "Replicas", "Ready", "Available", "Phase", "Age", "Version"}
+	if !slices.Equal(normal, want) {
+		t.Errorf("printer columns = %v, want %v", normal, want)
+	}
+	if len(wide) == 0 {
+		t.Errorf("no -o wide printer columns")
+	}
+}
