@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,13 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 )
+
+func readAll(r io.Reader) string {
+	GinkgoHelper()
+	b, err := io.ReadAll(r)
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
 
 // newPool is a minimal valid MachinePool, as a user would write it.
 func newPool(ns, name string) *corev1beta1.MachinePool {
@@ -222,6 +230,21 @@ var _ = Describe("MachinePool admission warnings", func() {
 		Expect(create(newPool(ns, "clean"))).To(BeEmpty())
 	})
 
+	It("shows the warnings to kubectl users, and kubectl accepts the pool", func() {
+		p := autoscaled(newPool(ns, "kubectl-warned"), "2", "4")
+		p.Spec.Replicas = ptr.To[int32](9)
+		p.APIVersion, p.Kind = corev1beta1.GroupVersion.String(), "MachinePool"
+		raw, err := yaml.Marshal(p)
+		Expect(err).NotTo(HaveOccurred())
+		manifest := filepath.Join(GinkgoT().TempDir(), "pool.yaml")
+		Expect(os.WriteFile(manifest, raw, 0o600)).To(Succeed())
+
+		stdout, stderr, err := testEnv.ControlPlane.KubeCtl().Run("apply", "-f", manifest)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(readAll(stdout)).To(ContainSubstring("machinepool.cluster.x-k8s.io/kubectl-warned created"))
+		Expect(readAll(stderr)).To(ContainSubstring("Warning: spec.replicas (9) is outside the cluster-autoscaler's range [2, 4]"))
+	})
+
 	It("warns when the template's clusterName differs from spec.clusterName", func() {
 		p := newPool(ns, "mismatch")
 		p.Spec.Template.Spec.ClusterName = "other"
@@ -268,23 +291,35 @@ var _ = Describe("Cluster API's own example MachinePools", func() {
 		"${KUBERNETES_VERSION}", "v1.30.0",
 	)
 
-	DescribeTable("are accepted, dry-run and for real",
+	DescribeTable("are accepted by kubectl apply --dry-run=server, and for real",
 		func(file string) {
 			raw, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "external", "reference", file))
 			Expect(err).NotTo(HaveOccurred(), "run `make capi-crds` to copy Cluster API's examples")
 			ns := newNamespace()
-			var pools int
+			var pools []*unstructured.Unstructured
+			var docs []string
 			for _, doc := range strings.Split(vars.Replace(string(raw)), "\n---") {
 				u := &unstructured.Unstructured{}
 				Expect(yaml.Unmarshal([]byte(doc), &u.Object)).To(Succeed())
 				if u.GetKind() != "MachinePool" {
 					continue
 				}
-				pools++
 				if u.GetNamespace() == "" {
 					u.SetNamespace(ns)
 				}
-				Expect(k8s.Create(ctx, u.DeepCopy(), client.DryRunAll)).To(Succeed())
+				pools = append(pools, u)
+				docs = append(docs, doc)
+			}
+			Expect(pools).NotTo(BeEmpty(), "no MachinePool in %s", file)
+
+			// As a user would check them: kubectl apply --dry-run=server of the MachinePool documents.
+			manifest := filepath.Join(GinkgoT().TempDir(), "pools.yaml")
+			Expect(os.WriteFile(manifest, []byte(strings.Join(docs, "\n---\n")), 0o600)).To(Succeed())
+			stdout, stderr, err := testEnv.ControlPlane.KubeCtl().Run("apply", "--dry-run=server", "-n", pools[0].GetNamespace(), "-f", manifest)
+			Expect(err).NotTo(HaveOccurred(), "kubectl: %s", readAll(stderr))
+			Expect(readAll(stdout)).To(ContainSubstring("created (server dry run)"))
+
+			for _, u := range pools {
 				Expect(k8s.Create(ctx, u)).To(Succeed())
 				DeferCleanup(func() { _ = k8s.Delete(ctx, u) })
 
@@ -293,7 +328,6 @@ var _ = Describe("Cluster API's own example MachinePools", func() {
 				Expect(got.Labels).To(HaveKeyWithValue(corev1beta1.ClusterNameLabel, got.Spec.ClusterName))
 				Expect(got.Spec.Template.Spec.InfrastructureRef.Namespace).To(Equal(got.Namespace))
 			}
-			Expect(pools).To(BeNumerically(">", 0), "no MachinePool in %s", file)
 		},
 		Entry("infrastructure/docker/examples/machine-pool.yaml", "example-machine-pool.yaml"),
 		Entry("e2e/data/infrastructure-docker/main/bases/mp.yaml", "e2e-mp.yaml"),

@@ -33,6 +33,14 @@ var _ = Describe("SimMachinePool admission", func() {
 		Expect(p.Spec.InstanceType).To(Equal("sim.medium"))
 	})
 
+	It("refuses to move a pool to another region (CEL rule)", func() {
+		p := newSimPool(ns, "moving")
+		p.Spec.Region = "eu-west"
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		p.Spec.Region = "us-east"
+		expectInvalid(k8s.Update(ctx, p), "spec.region", "region cannot change, because it is part of every instance's provider ID")
+	})
+
 	It("accepts counts and percentages for maxSurge and maxUnavailable", func() {
 		p := withRollingUpdate(newSimPool(ns, "rolling"), ptr.To(intstr.FromString("25%")), ptr.To(intstr.FromInt32(1)))
 		p.Spec.Strategy.RollingUpdate.DeletePolicy = infrav1beta1.DeletePolicyNewest

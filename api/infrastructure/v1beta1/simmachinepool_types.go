@@ -89,9 +89,11 @@ type SimMachinePoolSpec struct {
 	// +listType=atomic
 	ProviderIDList []string `json:"providerIDList,omitempty"`
 
-	// region of the simulated cloud the scaling group lives in. Defaults to "local".
+	// region of the simulated cloud the scaling group lives in. Defaults to "local". It cannot change: the
+	// region is part of every instance's provider ID.
 	// +optional
 	// +kubebuilder:default=local
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="region cannot change, because it is part of every instance's provider ID; create a new SimMachinePool in the other region"
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Region string `json:"region,omitempty"`
