@@ -239,7 +239,7 @@ var _ = Describe("MachinePool admission warnings", func() {
 		manifest := filepath.Join(GinkgoT().TempDir(), "pool.yaml")
 		Expect(os.WriteFile(manifest, raw, 0o600)).To(Succeed())
 
-		stdout, stderr, err := testEnv.ControlPlane.KubeCtl().Run("apply", "-f", manifest)
+		stdout, stderr, err := kubectl("apply", "-f", manifest)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(readAll(stdout)).To(ContainSubstring("machinepool.cluster.x-k8s.io/kubectl-warned created"))
 		Expect(readAll(stderr)).To(ContainSubstring("Warning: spec.replicas (9) is outside the cluster-autoscaler's range [2, 4]"))
@@ -315,7 +315,7 @@ var _ = Describe("Cluster API's own example MachinePools", func() {
 			// As a user would check them: kubectl apply --dry-run=server of the MachinePool documents.
 			manifest := filepath.Join(GinkgoT().TempDir(), "pools.yaml")
 			Expect(os.WriteFile(manifest, []byte(strings.Join(docs, "\n---\n")), 0o600)).To(Succeed())
-			stdout, stderr, err := testEnv.ControlPlane.KubeCtl().Run("apply", "--dry-run=server", "-n", pools[0].GetNamespace(), "-f", manifest)
+			stdout, stderr, err := kubectl("apply", "--dry-run=server", "-n", pools[0].GetNamespace(), "-f", manifest)
 			Expect(err).NotTo(HaveOccurred(), "kubectl: %s", readAll(stderr))
 			Expect(readAll(stdout)).To(ContainSubstring("created (server dry run)"))
 

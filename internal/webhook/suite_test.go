@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"sync"
@@ -40,8 +41,10 @@ var (
 	scheme     *runtime.Scheme
 	k8s        client.Client
 	gates      featuregate.MutableFeatureGate
-	ctx        context.Context
-	cancel     context.CancelFunc
+	// kubectl runs the kubectl binary of the envtest assets as an admin user.
+	kubectl func(args ...string) (stdout, stderr io.Reader, err error)
+	ctx     context.Context
+	cancel  context.CancelFunc
 )
 
 func TestWebhooks(t *testing.T) {
@@ -71,6 +74,11 @@ var _ = BeforeSuite(func() {
 
 	k8s, err = client.New(restConfig, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	kc, err := admin.Kubectl()
+	Expect(err).NotTo(HaveOccurred())
+	kubectl = kc.Run
 
 	wio := &testEnv.WebhookInstallOptions
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
