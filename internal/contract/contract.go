@@ -1,0 +1,130 @@
+package contract
+
+import (
+	"errors"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/version"
+)
+
+// Field paths of Cluster API's contracts (v1beta1, and v1beta2's initialization block where providers are
+// moving to it).
+var (
+	statusReady          = path{"status", "ready"}
+	statusFailureReason  = path{"status", "failureReason"}
+	statusFailureMessage = path{"status", "failureMessage"}
+
+	infraProviderIDList = path{"spec", "providerIDList"}
+	infraReplicas       = path{"status", "replicas"}
+	infraProvisioned    = path{"status", "initialization", "provisioned"}
+
+	bootstrapDataSecretName    = path{"status", "dataSecretName"}
+	bootstrapDataSecretCreated = path{"status", "initialization", "dataSecretCreated"}
+
+	clusterPaused           = path{"spec", "paused"}
+	clusterInfraReady       = path{"status", "infrastructureReady"}
+	clusterInfraProvisioned = path{"status", "initialization", "infrastructureProvisioned"}
+)
+
+// Failure is a provider's report of a terminal problem: status.failureReason and status.failureMessage.
+// Either may be set alone.
+type Failure struct {
+	Reason  string
+	Message string
+}
+
+// IsZero says that no failure is reported.
+func (f Failure) IsZero() bool { return f.Reason == "" && f.Message == "" }
+
+func readFailure(u *unstructured.Unstructured) (Failure, error) {
+	reason, _, err1 := readString(u, statusFailureReason)
+	message, _, err2 := readString(u, statusFailureMessage)
+	return Failure{Reason: reason, Message: message}, errors.Join(err1, err2)
+}
+
+// readEither is true when either boolean field is true.
+func readEither(u *unstructured.Unstructured, a, b path) (bool, error) {
+	va, _, err1 := readBool(u, a)
+	vb, _, err2 := readBool(u, b)
+	return va || vb, errors.Join(err1, err2)
+}
+
+// InfraMachinePool reads the InfraMachinePool contract (AWSMachinePool, DockerMachinePool, SimMachinePool, ...).
+var InfraMachinePool infraMachinePool
+
+type infraMachinePool struct{}
+
+// ProviderIDList is spec.providerIDList; found is false while the provider has not reported it, which is not
+// the same as an empty list (zero instances).
+func (infraMachinePool) ProviderIDList(u *unstructured.Unstructured) (ids []string, found bool, err error) {
+	return readStrings(u, infraProviderIDList)
+}
+
+// Replicas is status.replicas, the number of instances the provider reports.
+func (infraMachinePool) Replicas(u *unstructured.Unstructured) (replicas int32, found bool, err error) {
+	return readInt32(u, infraReplicas)
+}
+
+// Provisioned is status.ready (v1beta1) or status.initialization.provisioned (v1beta2).
+func (infraMachinePool) Provisioned(u *unstructured.Unstructured) (bool, error) {
+	return readEither(u, statusReady, infraProvisioned)
+}
+
+// Failure is status.failureReason and status.failureMessage.
+func (infraMachinePool) Failure(u *unstructured.Unstructured) (Failure, error) { return readFailure(u) }
+
+// BootstrapConfig reads the BootstrapConfig contract (KubeadmConfig, ...).
+var BootstrapConfig bootstrapConfig
+
+type bootstrapConfig struct{}
+
+// Ready is status.ready (v1beta1) or status.initialization.dataSecretCreated (v1beta2).
+func (bootstrapConfig) Ready(u *unstructured.Unstructured) (bool, error) {
+	return readEither(u, statusReady, bootstrapDataSecretCreated)
+}
+
+// DataSecretName is status.dataSecretName.
+func (bootstrapConfig) DataSecretName(u *unstructured.Unstructured) (name string, found bool, err error) {
+	return readString(u, bootstrapDataSecretName)
+}
+
+// Failure is status.failureReason and status.failureMessage.
+func (bootstrapConfig) Failure(u *unstructured.Unstructured) (Failure, error) { return readFailure(u) }
+
+// Cluster reads Cluster API's Cluster (v1beta1 or v1beta2).
+var Cluster cluster
+
+type cluster struct{}
+
+// Paused is spec.paused.
+func (cluster) Paused(u *unstructured.Unstructured) (bool, error) {
+	v, _, err := readBool(u, clusterPaused)
+	return v, err
+}
+
+// InfrastructureReady is status.infrastructureReady (v1beta1) or
+// status.initialization.infrastructureProvisioned (v1beta2).
+func (cluster) InfrastructureReady(u *unstructured.Unstructured) (bool, error) {
+	return readEither(u, clusterInfraReady, clusterInfraProvisioned)
+}
+
+// ContractLabel is the label a provider's CRD carries to name the API versions that follow a Cluster API
+// contract, for example "cluster.x-k8s.io/v1beta1": "v1alpha4_v1beta1".
+const ContractLabel = "cluster.x-k8s.io/v1beta1"
+
+// LatestContractVersion returns the newest API version that a CRD's labels list for the v1beta1 contract
+// (Kubernetes version ordering: v1beta1 > v1alpha4); ok is false when the label is absent or empty.
+func LatestContractVersion(labels map[string]string) (string, bool) {
+	value := labels[ContractLabel]
+	if value == "" {
+		return "", false
+	}
+	latest := ""
+	for _, v := range strings.Split(value, "_") {
+		if v != "" && (latest == "" || version.CompareKubeAwareVersionStrings(v, latest) > 0) {
+			latest = v
+		}
+	}
+	return latest, latest != ""
+}
