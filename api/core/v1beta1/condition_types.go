@@ -70,3 +70,37 @@ const (
 	// PausedCondition is True while the pool or its Cluster is paused and nothing is reconciled.
 	PausedCondition ConditionType = "Paused"
 )
+
+// Condition reasons of a MachinePool. They are tokens for programs; the message explains them to people.
+const (
+	// PausedReason: the pool or its Cluster is paused.
+	PausedReason = "Paused"
+	// WaitingForClusterReason: the Cluster does not exist or its infrastructure is not ready.
+	WaitingForClusterReason = "WaitingForClusterInfrastructure"
+	// BootstrapConfigNotFoundReason: spec.template.spec.bootstrap.configRef names an object that does not exist.
+	BootstrapConfigNotFoundReason = "BootstrapConfigNotFound"
+	// WaitingForDataSecretReason: the bootstrap config has not produced its data Secret yet.
+	WaitingForDataSecretReason = "WaitingForDataSecret"
+	// BootstrapFailedReason: the bootstrap provider reports a failure.
+	BootstrapFailedReason = "BootstrapFailed"
+	// InfrastructureNotFoundReason: spec.template.spec.infrastructureRef names an object that does not exist.
+	InfrastructureNotFoundReason = "InfrastructureNotFound"
+	// KindNotServedReason: a reference names a kind whose CRD is not installed.
+	KindNotServedReason = "KindNotServed"
+	// WaitingForInfrastructureReason: the infrastructure provider has not reported the pool provisioned yet.
+	WaitingForInfrastructureReason = "WaitingForInfrastructure"
+	// InfrastructureFailedReason: the infrastructure provider reports a failure.
+	InfrastructureFailedReason = "InfrastructureFailed"
+	// InvalidProviderDataReason: a provider wrote a contract field with the wrong type.
+	InvalidProviderDataReason = "InvalidProviderData"
+	// WaitingForKubeconfigReason: the workload cluster's kubeconfig Secret does not exist yet.
+	WaitingForKubeconfigReason = "WaitingForKubeconfig"
+	// WorkloadClusterUnreachableReason: the workload cluster's API server cannot be reached.
+	WorkloadClusterUnreachableReason = "WorkloadClusterUnreachable"
+	// ScalingUpReason: fewer replicas are Ready than desired.
+	ScalingUpReason = "ScalingUp"
+	// ScalingDownReason: more instances exist than desired.
+	ScalingDownReason = "ScalingDown"
+	// DeletingReason: the pool is being deleted.
+	DeletingReason = "Deleting"
+)

@@ -1,0 +1,73 @@
+package machinepool
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+)
+
+// reconcileInfrastructure copies what the infrastructure pool reports (providerIDList, replicas, readiness,
+// failures) onto the MachinePool. The provider reads the pool's spec.replicas itself; it is never written here.
+func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctrl.Result, error) {
+	pool := s.pool
+	if s.waitingForCluster {
+		return ctrl.Result{}, nil
+	}
+	ref := &pool.Spec.Template.Spec.InfrastructureRef
+	obj, err := r.getExternal(ctx, pool, ref)
+	switch {
+	case errors.Is(err, errKindNotServed):
+		pool.Status.InfrastructureReady = false
+		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityError,
+			"%v; install its infrastructure provider or fix spec.template.spec.infrastructureRef", err)
+		return ctrl.Result{}, nil
+	case err != nil:
+		return ctrl.Result{}, err
+	case obj == nil:
+		pool.Status.InfrastructureReady = false
+		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InfrastructureNotFoundReason, corev1beta1.ConditionSeverityWarning,
+			"%s %s/%s does not exist; create it or fix spec.template.spec.infrastructureRef", ref.Kind, pool.Namespace, ref.Name)
+		return ctrl.Result{}, nil
+	}
+	s.infra = obj
+	if err := r.adopt(ctx, pool, obj); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	failure, ferr := contract.InfraMachinePool.Failure(obj)
+	ids, idsFound, ierr := contract.InfraMachinePool.ProviderIDList(obj)
+	replicas, replicasFound, rerr := contract.InfraMachinePool.Replicas(obj)
+	provisioned, perr := contract.InfraMachinePool.Provisioned(obj)
+	if err := errors.Join(ferr, ierr, rerr, perr); err != nil {
+		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
+		return ctrl.Result{}, nil
+	}
+
+	// An absent list means "not reported yet" and leaves the pool's list alone; an empty one means no instances.
+	if idsFound && !slices.Equal(ids, pool.Spec.ProviderIDList) {
+		pool.Spec.ProviderIDList = ids
+	}
+	if replicasFound {
+		pool.Status.Replicas = replicas
+	}
+	pool.Status.InfrastructureReady = provisioned
+
+	switch {
+	case !failure.IsZero():
+		s.failures = append(s.failures, failure)
+		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InfrastructureFailedReason, corev1beta1.ConditionSeverityError,
+			"%s %s reports a failure: %s", ref.Kind, ref.Name, describeFailure(failure))
+	case provisioned:
+		conditions.MarkTrue(&pool.Status.Conditions, corev1beta1.InfrastructureReadyCondition)
+	default:
+		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.WaitingForInfrastructureReason, corev1beta1.ConditionSeverityInfo,
+			"waiting for %s %s to report status.ready", ref.Kind, ref.Name)
+	}
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,238 @@
+package machinepool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+)
+
+// ControllerName is the controller's name in logs, metrics and --controllers.
+const ControllerName = "machinepool"
+
+// +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machinepools,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machinepools/status;machinepools/finalizers,verbs=get;update;patch
+// +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=clusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io;bootstrap.cluster.x-k8s.io,resources=*,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconciler reconciles MachinePools.
+type Reconciler struct {
+	// Client reads through the manager's cache, unstructured objects included.
+	Client client.Client
+	// Recorder emits events.k8s.io events.
+	Recorder events.EventRecorder
+	// Workload gives cached clients of workload clusters; SetupWithManager builds one when nil.
+	Workload *workload.Tracker
+	// WorkloadOptions tune the workload clients SetupWithManager builds.
+	WorkloadOptions workload.Options
+	// WatchFilter, when set, restricts the controller to pools labelled cluster.x-k8s.io/watch-filter=<value>.
+	WatchFilter string
+	// Concurrency is the number of pools reconciled at once.
+	Concurrency int
+
+	controller controller.Controller
+	cache      cache.Cache
+	nodeEvents chan event.GenericEvent
+
+	mu       sync.Mutex
+	watching map[schema.GroupKind]bool
+	// standaloneLogged makes the "Cluster API is not installed" message appear once, and again after a change.
+	standaloneLogged *bool
+}
+
+// SetupWithManager registers the controller, its indexes and its static watches.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := indexPools(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	r.cache = mgr.GetCache()
+	r.watching = map[schema.GroupKind]bool{}
+	r.nodeEvents = make(chan event.GenericEvent, 1024)
+	if r.Workload == nil {
+		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), r.WorkloadOptions, r.nodeChanged)
+	}
+	if r.Concurrency <= 0 {
+		r.Concurrency = 10
+	}
+
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	c, err := ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		For(&corev1beta1.MachinePool{}, builder.WithPredicates(r.watchFilter())).
+		WatchesMetadata(crd, handler.EnqueueRequestsFromMapFunc(r.poolsForCRD)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsForKubeconfig)).
+		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
+		Build(r)
+	if err != nil {
+		return err
+	}
+	r.controller = c
+	return mgr.Add(runnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.Workload.Stop()
+		return nil
+	}))
+}
+
+type runnableFunc func(context.Context) error
+
+func (f runnableFunc) Start(ctx context.Context) error { return f(ctx) }
+
+func (r *Reconciler) watchFilter() predicate.Predicate {
+	return predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
+	})
+}
+
+// scope is the state of one reconcile.
+type scope struct {
+	pool *corev1beta1.MachinePool
+	// cluster is the Cluster object, or nil when Cluster API is not installed.
+	cluster *unstructured.Unstructured
+	infra   *unstructured.Unstructured
+	// waitingForCluster is set when the Cluster is missing or its infrastructure is not ready.
+	waitingForCluster bool
+	// requeueAfter is the soonest moment a time-based wait ends (minReadySeconds), or 0.
+	requeueAfter time.Duration
+	// failures are what the bootstrap and infrastructure providers report.
+	failures []contract.Failure
+	// nodesUnknown is set when the workload cluster could not be read, so replica counts are stale.
+	nodesUnknown bool
+}
+
+// Reconcile brings one MachinePool's status in line with its infrastructure, bootstrap config and Nodes.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	pool := &corev1beta1.MachinePool{}
+	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.WatchFilter != "" && pool.Labels[corev1beta1.WatchFilterLabel] != r.WatchFilter {
+		return ctrl.Result{}, nil
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("MachinePool", klog.KObj(pool))
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	s := &scope{pool: pool}
+	clusterAPI, err := r.clusterAPIInstalled(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if clusterAPI {
+		if s.cluster, err = r.getCluster(ctx, pool); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	if paused, why := isPaused(pool, s.cluster); paused {
+		return ctrl.Result{}, r.patchPaused(ctx, pool, why)
+	}
+
+	original := pool.DeepCopy()
+	defer func() {
+		r.computeStatus(s)
+		if err := r.patch(ctx, original, pool); err != nil {
+			reterr = kerrors.NewAggregate([]error{reterr, err})
+		}
+	}()
+
+	if !pool.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+
+	// The finalizer and the cluster-name label come first, so that nothing is created that deletion would miss.
+	controllerutil.AddFinalizer(pool, corev1beta1.MachinePoolFinalizer)
+	if pool.Labels == nil {
+		pool.Labels = map[string]string{}
+	}
+	pool.Labels[corev1beta1.ClusterNameLabel] = pool.Spec.ClusterName
+
+	var result ctrl.Result
+	var errs []error
+	for _, phase := range []func(context.Context, *scope) (ctrl.Result, error){
+		r.reconcileCluster,
+		r.reconcileReferences,
+		r.reconcileBootstrap,
+		r.reconcileInfrastructure,
+		r.reconcileNodes,
+	} {
+		res, err := phase(ctx, s)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		result = lowestRequeue(result, res)
+	}
+	if s.requeueAfter > 0 {
+		result = lowestRequeue(result, ctrl.Result{RequeueAfter: s.requeueAfter})
+	}
+	return result, kerrors.NewAggregate(errs)
+}
+
+func lowestRequeue(a, b ctrl.Result) ctrl.Result {
+	switch {
+	case a.RequeueAfter == 0:
+		return b
+	case b.RequeueAfter == 0:
+		return a
+	case b.RequeueAfter < a.RequeueAfter:
+		return b
+	}
+	return a
+}
+
+// patch writes what the reconcile changed: metadata and spec in one patch, status in another, each only when
+// it changed.
+func (r *Reconciler) patch(ctx context.Context, original, pool *corev1beta1.MachinePool) error {
+	var errs []error
+	if !reflect.DeepEqual(original.ObjectMeta, pool.ObjectMeta) || !reflect.DeepEqual(original.Spec, pool.Spec) {
+		status := pool.Status.DeepCopy()
+		if err := r.Client.Patch(ctx, pool, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("patching MachinePool %s: %w", klog.KObj(pool), err))
+		}
+		pool.Status = *status
+	}
+	if !reflect.DeepEqual(original.Status, pool.Status) {
+		if err := r.Client.Status().Patch(ctx, pool, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("patching the status of MachinePool %s: %w", klog.KObj(pool), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// event records an event on the pool for something a user acts on.
+func (r *Reconciler) event(pool *corev1beta1.MachinePool, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(pool, nil, eventType, reason, action, note, args...)
+	}
+}
+
+var _ reconcile.Reconciler = &Reconciler{}

@@ -1,0 +1,107 @@
+package machinepool_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+)
+
+// Two real control planes: the management cluster, where MachinePools, the generic provider objects and the
+// Cluster live and the controller runs, and a workload cluster whose Nodes the specs create the way kubelets
+// would.
+var (
+	mgmtEnv, workloadEnv *envtest.Environment
+	k8s                  client.Client // management cluster
+	nodes                client.Client // workload cluster
+	workloadKubeconfig   []byte
+	clusterCRD           *apiextensionsv1.CustomResourceDefinition
+	ctx                  context.Context
+	cancel               context.CancelFunc
+)
+
+func TestMachinePoolController(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(20 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	RunSpecs(t, "MachinePool Controller Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
+
+	mgmtEnv = &envtest.Environment{
+		CRDDirectoryPaths: []string{
+			filepath.Join("..", "..", "..", "config", "crd", "bases"),
+			filepath.Join("..", "..", "..", "test", "fixtures"),
+		},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := mgmtEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	clusterCRD = &apiextensionsv1.CustomResourceDefinition{}
+	Expect(k8s.Get(ctx, client.ObjectKey{Name: "clusters.cluster.x-k8s.io"}, clusterCRD)).To(Succeed())
+
+	workloadEnv = &envtest.Environment{}
+	wcfg, err := workloadEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	nodes, err = client.New(wcfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	admin, err := workloadEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	workloadKubeconfig, err = admin.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Client:  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	r := &machinepool.Reconciler{
+		Client:          mgr.GetClient(),
+		Recorder:        mgr.GetEventRecorder("machinepool-controller"),
+		WorkloadOptions: workload.Options{SyncTimeout: 10 * time.Second},
+	}
+	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+})
+
+var _ = AfterSuite(func() {
+	if cancel != nil {
+		cancel()
+	}
+	for _, env := range []*envtest.Environment{mgmtEnv, workloadEnv} {
+		if env != nil {
+			Expect(env.Stop()).To(Succeed())
+		}
+	}
+})
+

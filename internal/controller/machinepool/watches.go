@@ -1,0 +1,160 @@
+package machinepool
+
+import (
+	"context"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+)
+
+const (
+	// refIndex indexes pools by what they reference: "<group>/<Kind>/<name>" for the infrastructure and
+	// bootstrap objects, and "<group>" for the API groups of both (CRD changes).
+	refIndex = "machinepool.refs"
+	// providerIDIndex indexes pools by each entry of spec.providerIDList.
+	providerIDIndex = "machinepool.providerIDs"
+	// clusterCRDName is the CRD whose presence means Cluster API is installed.
+	clusterCRDName = "clusters.cluster.x-k8s.io"
+)
+
+// clusterGVK is the version of Cluster API's Cluster the controller reads; v1beta1 is served by every Cluster
+// API release that has MachinePools.
+var clusterGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta1", Kind: "Cluster"}
+
+func refKey(ref *corev1.ObjectReference) string {
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+	return gv.Group + "/" + ref.Kind + "/" + ref.Name
+}
+
+func objectRefKey(o client.Object) string {
+	gvk := o.GetObjectKind().GroupVersionKind()
+	return gvk.Group + "/" + gvk.Kind + "/" + o.GetName()
+}
+
+func indexPools(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &corev1beta1.MachinePool{}, refIndex, func(o client.Object) []string {
+		spec := o.(*corev1beta1.MachinePool).Spec.Template.Spec
+		var keys []string
+		for _, ref := range []*corev1.ObjectReference{spec.Bootstrap.ConfigRef, &spec.InfrastructureRef} {
+			if ref == nil || ref.Name == "" {
+				continue
+			}
+			gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+			keys = append(keys, refKey(ref), gv.Group)
+		}
+		return keys
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &corev1beta1.MachinePool{}, providerIDIndex, func(o client.Object) []string {
+		return o.(*corev1beta1.MachinePool).Spec.ProviderIDList
+	})
+}
+
+// poolRequests lists the pools that match the options, as reconcile requests.
+func (r *Reconciler) poolRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	pools := &corev1beta1.MachinePoolList{}
+	if err := r.Client.List(ctx, pools, opts...); err != nil {
+		ctrl.FromContext(ctx).Error(err, "listing MachinePools to requeue")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(pools.Items))
+	for i := range pools.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pools.Items[i])})
+	}
+	return reqs
+}
+
+// poolsReferencing maps an infrastructure or bootstrap object to the pools that reference it.
+func (r *Reconciler) poolsReferencing(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.poolRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{refIndex: objectRefKey(o)})
+}
+
+// poolsForCluster maps a Cluster to its pools.
+func (r *Reconciler) poolsForCluster(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.poolRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: o.GetName()})
+}
+
+// poolsForCRD maps a CRD change: Cluster API's Cluster CRD appearing or going concerns every pool; another
+// CRD concerns the pools that reference kinds of its group (a contract label may have changed).
+func (r *Reconciler) poolsForCRD(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetName() == clusterCRDName {
+		r.mu.Lock()
+		r.standaloneLogged = nil
+		r.mu.Unlock()
+		return r.poolRequests(ctx)
+	}
+	_, group, ok := strings.Cut(o.GetName(), ".")
+	if !ok {
+		return nil
+	}
+	return r.poolRequests(ctx, client.MatchingFields{refIndex: group})
+}
+
+// poolsForKubeconfig maps a "<cluster>-kubeconfig" Secret to the cluster's pools.
+func (r *Reconciler) poolsForKubeconfig(ctx context.Context, o client.Object) []reconcile.Request {
+	clusterName, ok := strings.CutSuffix(o.GetName(), "-kubeconfig")
+	if !ok || clusterName == "" {
+		return nil
+	}
+	return r.poolRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: clusterName})
+}
+
+// nodeChanged requeues the pools whose providerIDList names the Node.
+func (r *Reconciler) nodeChanged(cluster types.NamespacedName, node *corev1.Node) {
+	if node.Spec.ProviderID == "" {
+		return
+	}
+	ctx := context.Background()
+	pools := &corev1beta1.MachinePoolList{}
+	if err := r.Client.List(ctx, pools, client.InNamespace(cluster.Namespace),
+		client.MatchingFields{providerIDIndex: node.Spec.ProviderID}); err != nil {
+		ctrl.FromContext(ctx).Error(err, "listing MachinePools for a Node", "node", node.Name)
+		return
+	}
+	for i := range pools.Items {
+		if pools.Items[i].Spec.ClusterName == cluster.Name {
+			r.nodeEvents <- event.GenericEvent{Object: &pools.Items[i]}
+		}
+	}
+}
+
+// ensureWatch starts watching a kind the first time a pool references it. Call it only once the kind is
+// known to be served (a Get did not fail with "no matches for kind"), so that the watch can start.
+func (r *Reconciler) ensureWatch(gvk schema.GroupVersionKind, mapFn handler.MapFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watching[gvk.GroupKind()] {
+		return nil
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	if err := r.controller.Watch(source.Kind[client.Object](r.cache, u, handler.EnqueueRequestsFromMapFunc(mapFn))); err != nil {
+		return err
+	}
+	r.watching[gvk.GroupKind()] = true
+	return nil
+}
+
+// kubeconfigVersion returns the resourceVersion of a cluster's kubeconfig Secret from the watch, or "" when
+// the Secret does not exist.
+func (r *Reconciler) kubeconfigVersion(ctx context.Context, pool *corev1beta1.MachinePool) (string, error) {
+	meta := secretMetadata()
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: workload.KubeconfigSecretName(pool.Spec.ClusterName)}, meta)
+	if err != nil {
+		return "", client.IgnoreNotFound(err)
+	}
+	return meta.GetResourceVersion(), nil
+}
