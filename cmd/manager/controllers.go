@@ -7,6 +7,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 const (
@@ -34,7 +36,20 @@ type setupFunc func(ctx context.Context, mgr ctrl.Manager, opts controllerOption
 
 // reconcilers maps a controller name to its setup. A name with no entry has only its webhooks in this build
 // (the reconcilers arrive with their issues).
-var reconcilers = map[string]setupFunc{}
+var reconcilers = map[string]setupFunc{
+	machinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
+		return (&machinepool.Reconciler{
+			Client:      mgr.GetClient(),
+			Recorder:    mgr.GetEventRecorder(machinepool.ControllerName + "-controller"),
+			WatchFilter: opts.watchFilter,
+			Concurrency: opts.poolConcurrency,
+			WorkloadOptions: workload.Options{
+				QPS:   opts.workloadClientQPS,
+				Burst: opts.workloadClientBurst,
+			},
+		}).SetupWithManager(ctx, mgr)
+	},
+}
 
 // enabled says whether --controllers selected the named controller.
 func (o *options) enabled(name string) bool { return slices.Contains(o.controllers, name) }

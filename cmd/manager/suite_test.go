@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,15 +9,25 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 )
 
 // The suite builds the manager binary and runs it as a separate process against a real kube-apiserver, the
 // way users run it out of cluster.
 var (
-	testEnv    *envtest.Environment
-	managerBin string
-	kubeconfig string
+	ctx                = context.Background()
+	testEnv            *envtest.Environment
+	workloadEnv        *envtest.Environment
+	k8s                client.Client
+	nodes              client.Client
+	managerBin         string
+	kubeconfig         string
+	workloadKubeconfig []byte
 )
 
 func TestManager(t *testing.T) {
@@ -25,19 +36,41 @@ func TestManager(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	// Our MachinePool CRD beside Cluster API v1.7.1's own Cluster, Machine, MachineSet and MachineDeployment
+	// CRDs (copied by `make capi-crds`), and generic provider kinds played by the specs.
 	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		CRDDirectoryPaths: []string{
+			filepath.Join("..", "..", "config", "crd", "bases"),
+			filepath.Join("..", "..", "config", "crd", "external"),
+			filepath.Join("..", "..", "test", "fixtures", "genericmachinepool.yaml"),
+			filepath.Join("..", "..", "test", "fixtures", "genericbootstrapconfig.yaml"),
+		},
 		ErrorIfCRDPathMissing: true,
 	}
-	_, err := testEnv.Start()
+	cfg, err := testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	admin, err := testEnv.ControlPlane.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	workloadEnv = &envtest.Environment{}
+	wcfg, err := workloadEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
-	cfg, err := admin.KubeConfig()
+	nodes, err = client.New(wcfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	workloadAdmin, err := workloadEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	workloadKubeconfig, err = workloadAdmin.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+
+	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	adminKubeconfig, err := admin.KubeConfig()
 	Expect(err).NotTo(HaveOccurred())
 	kubeconfig = filepath.Join(GinkgoT().TempDir(), "kubeconfig")
-	Expect(os.WriteFile(kubeconfig, cfg, 0o600)).To(Succeed())
+	Expect(os.WriteFile(kubeconfig, adminKubeconfig, 0o600)).To(Succeed())
 
 	managerBin, err = gexec.Build("github.com/machinepool-operator/machinepool-operator/cmd/manager")
 	Expect(err).NotTo(HaveOccurred())
@@ -46,7 +79,9 @@ var _ = BeforeSuite(func() {
 var _ = AfterSuite(func() {
 	gexec.KillAndWait()
 	gexec.CleanupBuildArtifacts()
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	for _, env := range []*envtest.Environment{testEnv, workloadEnv} {
+		if env != nil {
+			Expect(env.Stop()).To(Succeed())
+		}
 	}
 })

@@ -45,8 +45,8 @@ func readFailure(u *unstructured.Unstructured) (Failure, error) {
 
 // readEither is true when either boolean field is true.
 func readEither(u *unstructured.Unstructured, a, b path) (bool, error) {
-	va, _, err1 := readBool(u, a)
-	vb, _, err2 := readBool(u, b)
+	va, err1 := readBool(u, a)
+	vb, err2 := readBool(u, b)
 	return va || vb, errors.Join(err1, err2)
 }
 
@@ -99,8 +99,7 @@ type cluster struct{}
 
 // Paused is spec.paused.
 func (cluster) Paused(u *unstructured.Unstructured) (bool, error) {
-	v, _, err := readBool(u, clusterPaused)
-	return v, err
+	return readBool(u, clusterPaused)
 }
 
 // InfrastructureReady is status.infrastructureReady (v1beta1) or

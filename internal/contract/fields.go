@@ -12,17 +12,17 @@ type path []string
 
 func (p path) String() string { return strings.Join(p, ".") }
 
-// readBool reads a boolean field; found is false when it is absent or null.
-func readBool(u *unstructured.Unstructured, p path) (value, found bool, err error) {
+// readBool reads a boolean field; absent or null reads as false.
+func readBool(u *unstructured.Unstructured, p path) (bool, error) {
 	v, found, err := unstructured.NestedFieldNoCopy(u.Object, p...)
 	if err != nil || !found || v == nil {
-		return false, false, wrap(u, p, err)
+		return false, wrap(u, p, err)
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, true, typeError(u, p, v, "a boolean")
+		return false, typeError(u, p, v, "a boolean")
 	}
-	return b, true, nil
+	return b, nil
 }
 
 // readString reads a string field; found is false when it is absent or null.

@@ -13,7 +13,7 @@ func TestFormatLabelValue(t *testing.T) {
 		"pool-1": "pool-1",
 		"":       "",
 		// fnv32a("a"*70) = 0x5904740b, base64url without padding: WQR0Cw (computed independently).
-		long:        "hash_WQR0Cw_z",
+		long:       "hash_WQR0Cw_z",
 		"-leading": "", // checked for validity below
 	} {
 		got := FormatLabelValue(in)

@@ -54,8 +54,8 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 		return ctrl.Result{}, nil
 	}
 
-	if res, err := r.deleteNodes(ctx, s); err != nil || res.RequeueAfter > 0 {
-		return res, err
+	if err := r.deleteNodes(ctx, s); err != nil {
+		return ctrl.Result{}, err
 	}
 	controllerutil.RemoveFinalizer(pool, corev1beta1.MachinePoolFinalizer)
 	return ctrl.Result{}, nil
@@ -65,21 +65,21 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 // being deleted or the workload cluster has no kubeconfig any more; an unreachable cluster is retried until
 // nodeDeletionTimeout (Cluster API's semantics: default 10s, 0 retries forever) and then given up with a
 // warning event.
-func (r *Reconciler) deleteNodes(ctx context.Context, s *scope) (ctrl.Result, error) {
+func (r *Reconciler) deleteNodes(ctx context.Context, s *scope) error {
 	pool := s.pool
 	if len(pool.Status.NodeRefs) == 0 || (s.cluster != nil && !s.cluster.GetDeletionTimestamp().IsZero()) {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	version, err := r.kubeconfigVersion(ctx, pool)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	if version == "" {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	err = r.deleteNodesOnce(ctx, pool, version)
 	if err == nil {
-		return ctrl.Result{}, nil
+		return nil
 	}
 	timeout := defaultNodeDeletionTimeout
 	if d := pool.Spec.Template.Spec.NodeDeletionTimeout; d != nil {
@@ -88,9 +88,9 @@ func (r *Reconciler) deleteNodes(ctx context.Context, s *scope) (ctrl.Result, er
 	if timeout > 0 && time.Since(pool.DeletionTimestamp.Time) > timeout {
 		r.event(pool, corev1.EventTypeWarning, "NodeDeletionFailed", "Delete",
 			"gave up deleting the pool's Nodes after nodeDeletionTimeout %s: %v; delete them from the workload cluster by hand", timeout, err)
-		return ctrl.Result{}, nil
+		return nil
 	}
-	return ctrl.Result{}, err
+	return err
 }
 
 func (r *Reconciler) deleteNodesOnce(ctx context.Context, pool *corev1beta1.MachinePool, version string) error {

@@ -203,14 +203,14 @@ func haveCondition(status corev1.ConditionStatus, reason string) OmegaMatcher {
 }
 
 // running creates a pool with its provider objects and plays the providers and kubelets until it is Running.
-func (e *env) running(name string, replicas int) (*corev1beta1.MachinePool, *unstructured.Unstructured) {
+func (e *env) running(name string, replicas int32) (*corev1beta1.MachinePool, *unstructured.Unstructured) {
 	GinkgoHelper()
 	bootstrap := e.object(bootstrapGVK, name)
 	infra := e.object(infraGVK, name)
-	p := e.pool(name, int32(replicas))
+	p := e.pool(name, replicas)
 	Expect(k8s.Create(ctx, p)).To(Succeed())
 	readyBootstrap(bootstrap)
-	ids := e.providerIDs(name, replicas)
+	ids := e.providerIDs(name, int(replicas))
 	reportInstances(infra, ids)
 	registerNodes(ids)
 	Eventually(phase(p)).Should(Equal("Running"))

@@ -311,6 +311,47 @@ var _ = Describe("MachinePool controller", func() {
 		}
 	})
 
+	It("keeps the pool's providerIDList while the provider has not reported one, and takes an empty one as zero instances", func() {
+		p, infra := e.running("absent-list", 1)
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(infra), infra)).To(Succeed())
+		unstructured.RemoveNestedField(infra.Object, "spec", "providerIDList")
+		Expect(k8s.Update(ctx, infra)).To(Succeed())
+		Consistently(func() []string { return get(p).Spec.ProviderIDList }).WithTimeout(2 * time.Second).Should(HaveLen(1))
+
+		got := get(p)
+		got.Spec.Replicas = ptr.To[int32](0)
+		Expect(k8s.Update(ctx, got)).To(Succeed())
+		reportInstances(infra, []any{})
+		Eventually(phase(p)).Should(Equal("Running"))
+		got = get(p)
+		Expect(got.Spec.ProviderIDList).To(BeEmpty())
+		Expect(got.Status.NodeRefs).To(BeEmpty())
+		Expect(got.Status.ReadyReplicas).To(Equal(int32(0)))
+	})
+
+	It("waits for the workload cluster's kubeconfig Secret, then counts Nodes", func() {
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: e.cluster + "-kubeconfig"}}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+		Expect(k8s.Delete(ctx, secret)).To(Succeed())
+
+		bootstrap := e.object(bootstrapGVK, "no-kubeconfig")
+		infra := e.object(infraGVK, "no-kubeconfig")
+		p := e.pool("no-kubeconfig", 1)
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		readyBootstrap(bootstrap)
+		ids := e.providerIDs("no-kubeconfig", 1)
+		reportInstances(infra, ids)
+		registerNodes(ids)
+		Eventually(condition(p, corev1beta1.ReplicasReadyCondition)).Should(haveCondition(corev1.ConditionFalse, corev1beta1.WaitingForKubeconfigReason))
+
+		secret = &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: e.cluster + "-kubeconfig"},
+			Data:       map[string][]byte{"value": workloadKubeconfig},
+		}
+		Expect(k8s.Create(ctx, secret)).To(Succeed())
+		Eventually(phase(p)).Should(Equal("Running"))
+	})
+
 	It("deletes a pool whose references never existed", func() {
 		p := e.pool("never", 1)
 		Expect(k8s.Create(ctx, p)).To(Succeed())

@@ -39,7 +39,7 @@ func (r *Reconciler) reconcileReferences(ctx context.Context, s *scope) (ctrl.Re
 func (r *Reconciler) updateReferenceVersion(ctx context.Context, ref *corev1.ObjectReference) error {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil || ref.Kind == "" {
-		return nil // the webhook and the Get that follows report a malformed reference
+		return nil //nolint:nilerr // the webhook and the Get that follows report a malformed reference
 	}
 	mapping, err := r.Client.RESTMapper().RESTMapping(schema.GroupKind{Group: gv.Group, Kind: ref.Kind})
 	if err != nil {
@@ -76,7 +76,7 @@ func (r *Reconciler) getExternal(ctx context.Context, pool *corev1beta1.MachineP
 		return nil, werr
 	}
 	if err != nil {
-		return nil, nil
+		return nil, nil //nolint:nilerr // not found: the caller reports the missing object
 	}
 	return obj, nil
 }

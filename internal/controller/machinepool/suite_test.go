@@ -104,4 +104,3 @@ var _ = AfterSuite(func() {
 		}
 	}
 })
-

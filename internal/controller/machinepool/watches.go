@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/log"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -67,7 +67,7 @@ func indexPools(ctx context.Context, indexer client.FieldIndexer) error {
 func (r *Reconciler) poolRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	pools := &corev1beta1.MachinePoolList{}
 	if err := r.Client.List(ctx, pools, opts...); err != nil {
-		ctrl.FromContext(ctx).Error(err, "listing MachinePools to requeue")
+		logf.FromContext(ctx).Error(err, "listing MachinePools to requeue")
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(pools.Items))
@@ -121,7 +121,7 @@ func (r *Reconciler) nodeChanged(cluster types.NamespacedName, node *corev1.Node
 	pools := &corev1beta1.MachinePoolList{}
 	if err := r.Client.List(ctx, pools, client.InNamespace(cluster.Namespace),
 		client.MatchingFields{providerIDIndex: node.Spec.ProviderID}); err != nil {
-		ctrl.FromContext(ctx).Error(err, "listing MachinePools for a Node", "node", node.Name)
+		logf.FromContext(ctx).Error(err, "listing MachinePools for a Node", "node", node.Name)
 		return
 	}
 	for i := range pools.Items {
