@@ -215,7 +215,9 @@ func (r *Reconciler) patch(ctx context.Context, original, pool *corev1beta1.Mach
 	var errs []error
 	if !reflect.DeepEqual(original.ObjectMeta, pool.ObjectMeta) || !reflect.DeepEqual(original.Spec, pool.Spec) {
 		status := pool.Status.DeepCopy()
-		if err := r.Client.Patch(ctx, pool, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
+		// The optimistic lock keeps a finalizer or annotation that someone else added meanwhile: a merge patch
+		// replaces whole lists.
+		if err := r.Client.Patch(ctx, pool, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("patching MachinePool %s: %w", klog.KObj(pool), err))
 		}
 		pool.Status = *status
