@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -163,6 +164,19 @@ func registerNodes(ids []any) []*corev1.Node {
 		out = append(out, n)
 	}
 	return out
+}
+
+// update changes the pool as a user would, retrying when the controller's own writes got in between.
+func update(p *corev1beta1.MachinePool, change func(*corev1beta1.MachinePool)) {
+	GinkgoHelper()
+	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		got := &corev1beta1.MachinePool{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+			return err
+		}
+		change(got)
+		return k8s.Update(ctx, got)
+	})).To(Succeed())
 }
 
 // get returns the pool as stored now.
