@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,8 +21,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
-// ProviderIDIndex indexes a workload cluster's Nodes by spec.providerID.
-const ProviderIDIndex = "spec.providerID"
+// Node indexes of a workload cluster's cache.
+const (
+	// fullKeyIndex indexes Nodes by FullKey(spec.providerID).
+	fullKeyIndex = "providerID.full"
+	// instanceKeyIndex indexes Nodes by InstanceKey(spec.providerID).
+	instanceKeyIndex = "providerID.instance"
+	// ownerIndex indexes Nodes by the MachinePool their annotations name: "<namespace>/<name>".
+	ownerIndex = "machinepool.owner"
+)
+
+// Annotations the controller puts on a pool's Nodes (Cluster API's names).
+const (
+	ClusterNameAnnotation      = "cluster.x-k8s.io/cluster-name"
+	ClusterNamespaceAnnotation = "cluster.x-k8s.io/cluster-namespace"
+	OwnerKindAnnotation        = "cluster.x-k8s.io/owner-kind"
+	OwnerNameAnnotation        = "cluster.x-k8s.io/owner-name"
+)
 
 // KubeconfigKey is the key of the kubeconfig in a "<cluster>-kubeconfig" Secret.
 const KubeconfigKey = "value"
@@ -31,8 +48,9 @@ var ErrNoKubeconfig = errors.New("the workload cluster's kubeconfig Secret does 
 // KubeconfigSecretName is the name of a cluster's kubeconfig Secret.
 func KubeconfigSecretName(clusterName string) string { return clusterName + "-kubeconfig" }
 
-// NodeHandler is told about every added, changed or deleted Node of a workload cluster.
-type NodeHandler func(cluster types.NamespacedName, node *corev1.Node)
+// Handler is told about every added, changed or deleted Node of a workload cluster, and (with a nil Node)
+// about a change of the cluster's health.
+type Handler func(cluster types.NamespacedName, node *corev1.Node)
 
 // Options tune the clients of workload clusters.
 type Options struct {
@@ -42,22 +60,31 @@ type Options struct {
 	// SyncTimeout bounds how long a new client waits for its Node cache to fill; an unreachable cluster fails
 	// after it.
 	SyncTimeout time.Duration
+	// HealthInterval is how often each cluster's API server is probed; a failed probe marks the cluster
+	// unhealthy until one succeeds.
+	HealthInterval time.Duration
 }
 
 // Tracker keeps one client per workload cluster.
 type Tracker struct {
-	secrets client.Reader
-	scheme  *runtime.Scheme
-	opts    Options
-	onNode  NodeHandler
+	secrets  client.Reader
+	scheme   *runtime.Scheme
+	opts     Options
+	onChange Handler
 
-	mu       sync.Mutex
-	clusters map[types.NamespacedName]*Cluster
+	mu      sync.Mutex
+	entries map[types.NamespacedName]*entry
+}
+
+// entry serialises the building of one cluster's client without holding up the others.
+type entry struct {
+	mu sync.Mutex
+	c  *Cluster
 }
 
 // NewTracker returns a Tracker that reads kubeconfig Secrets with secrets (an uncached reader: Secret data is
-// read only when a client is built) and tells onNode about Node changes.
-func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options, onNode NodeHandler) *Tracker {
+// read only when a client is built) and tells onChange about Node and health changes.
+func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options, onChange Handler) *Tracker {
 	if opts.QPS <= 0 {
 		opts.QPS = 100
 	}
@@ -67,7 +94,10 @@ func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options, onN
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 15 * time.Second
 	}
-	return &Tracker{secrets: secrets, scheme: scheme, opts: opts, onNode: onNode, clusters: map[types.NamespacedName]*Cluster{}}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = 10 * time.Second
+	}
+	return &Tracker{secrets: secrets, scheme: scheme, opts: opts, onChange: onChange, entries: map[types.NamespacedName]*entry{}}
 }
 
 // Cluster is a cached client of one workload cluster.
@@ -77,6 +107,8 @@ type Cluster struct {
 	key           types.NamespacedName
 	secretVersion string
 	cancel        context.CancelFunc
+	// unhealthy holds the last probe's error while the API server does not answer.
+	unhealthy atomic.Pointer[error]
 }
 
 // Get returns the client of a workload cluster, building it on first use and rebuilding it when the
@@ -84,42 +116,56 @@ type Cluster struct {
 // watch). It returns ErrNoKubeconfig when the Secret does not exist.
 func (t *Tracker) Get(ctx context.Context, cluster types.NamespacedName, secretVersion string) (*Cluster, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if c, ok := t.clusters[cluster]; ok {
-		if secretVersion == "" || c.secretVersion == secretVersion {
-			return c, nil
+	e, ok := t.entries[cluster]
+	if !ok {
+		e = &entry{}
+		t.entries[cluster] = e
+	}
+	t.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c != nil {
+		if secretVersion == "" || e.c.secretVersion == secretVersion {
+			return e.c, nil
 		}
 		log.FromContext(ctx).Info("kubeconfig Secret changed; rebuilding the workload cluster client", "cluster", cluster)
-		t.stopLocked(cluster)
+		e.c.cancel()
+		e.c = nil
 	}
 	c, err := t.build(ctx, cluster)
 	if err != nil {
 		return nil, err
 	}
-	t.clusters[cluster] = c
+	e.c = c
 	return c, nil
 }
 
 // Forget tears down the client of a workload cluster (its Secret or Cluster is gone).
 func (t *Tracker) Forget(cluster types.NamespacedName) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopLocked(cluster)
+	e, ok := t.entries[cluster]
+	delete(t.entries, cluster)
+	t.mu.Unlock()
+	if ok {
+		e.mu.Lock()
+		if e.c != nil {
+			e.c.cancel()
+		}
+		e.mu.Unlock()
+	}
 }
 
 // Stop tears down every client.
 func (t *Tracker) Stop() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	for key := range t.clusters {
-		t.stopLocked(key)
+	keys := make([]types.NamespacedName, 0, len(t.entries))
+	for k := range t.entries {
+		keys = append(keys, k)
 	}
-}
-
-func (t *Tracker) stopLocked(cluster types.NamespacedName) {
-	if c, ok := t.clusters[cluster]; ok {
-		c.cancel()
-		delete(t.clusters, cluster)
+	t.mu.Unlock()
+	for _, k := range keys {
+		t.Forget(k)
 	}
 }
 
@@ -138,39 +184,36 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(data)
 	if err != nil {
-		return nil, fmt.Errorf("secret %s: invalid kubeconfig: %w", key, err)
+		return nil, fmt.Errorf("secret %s holds an invalid kubeconfig: %w", key, err)
 	}
 	cfg.QPS, cfg.Burst = t.opts.QPS, t.opts.Burst
 	cfg.UserAgent = "machinepool-operator"
 	cfg.Timeout = 30 * time.Second
 
-	nodeCache, err := ctrlcache.New(cfg, ctrlcache.Options{
-		Scheme:           t.scheme,
-		DefaultTransform: stripUnread,
-		// Without a per-cluster REST mapper lookup the cache would ask discovery on first use; Nodes are core/v1.
-	})
+	nodeCache, err := ctrlcache.New(cfg, ctrlcache.Options{Scheme: t.scheme, DefaultTransform: stripUnread})
 	if err != nil {
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
-	if err := nodeCache.IndexField(ctx, &corev1.Node{}, ProviderIDIndex, func(o client.Object) []string {
-		if id := o.(*corev1.Node).Spec.ProviderID; id != "" {
-			return []string{id}
+	for name, fn := range map[string]client.IndexerFunc{
+		fullKeyIndex:     nodeKey(FullKey),
+		instanceKeyIndex: nodeKey(InstanceKey),
+		ownerIndex:       nodeOwner,
+	} {
+		if err := nodeCache.IndexField(ctx, &corev1.Node{}, name, fn); err != nil {
+			return nil, fmt.Errorf("workload cluster %s: indexing Nodes: %w", cluster, err)
 		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("workload cluster %s: indexing Nodes: %w", cluster, err)
 	}
 	informer, err := nodeCache.GetInformer(ctx, &corev1.Node{})
 	if err != nil {
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
-	if t.onNode != nil {
+	if t.onChange != nil {
 		notify := func(obj any) {
 			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = tomb.Obj
 			}
 			if node, ok := obj.(*corev1.Node); ok {
-				t.onNode(cluster, node)
+				t.onChange(cluster, node)
 			}
 		}
 		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -189,32 +232,120 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 	defer syncCancel()
 	if !nodeCache.WaitForCacheSync(syncCtx) {
 		cancel()
-		return nil, fmt.Errorf("workload cluster %s is unreachable: its Node cache did not sync within %s", cluster, t.opts.SyncTimeout)
+		return nil, fmt.Errorf("workload cluster %s is unreachable: its Nodes could not be listed within %s (is its API server up, and may the kubeconfig's user list Nodes?)", cluster, t.opts.SyncTimeout)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: t.scheme, Cache: &client.CacheOptions{Reader: nodeCache}})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
-	return &Cluster{Client: c, key: cluster, secretVersion: secret.ResourceVersion, cancel: cancel}, nil
+	wc := &Cluster{Client: c, key: cluster, secretVersion: secret.ResourceVersion, cancel: cancel}
+	probe, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
+	}
+	go t.watchHealth(cacheCtx, wc, probe)
+	return wc, nil
+}
+
+// watchHealth probes the cluster's API server (/readyz) and reports every change of health through the
+// handler, so the cluster's pools show it and recover without polling of their own.
+func (t *Tracker) watchHealth(ctx context.Context, wc *Cluster, probe *discovery.DiscoveryClient) {
+	ticker := time.NewTicker(t.opts.HealthInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		probeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := probe.RESTClient().Get().AbsPath("/readyz").Do(probeCtx).Error()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		var changed bool
+		if err != nil {
+			err = fmt.Errorf("workload cluster %s does not answer: %w", wc.key, err)
+			changed = wc.unhealthy.Swap(&err) == nil
+		} else {
+			changed = wc.unhealthy.Swap(nil) != nil
+		}
+		if changed && t.onChange != nil {
+			t.onChange(wc.key, nil)
+		}
+	}
+}
+
+// Healthy returns nil while the cluster's API server answers, else the last probe's error.
+func (c *Cluster) Healthy() error {
+	if err := c.unhealthy.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+func nodeKey(key func(string) string) client.IndexerFunc {
+	return func(o client.Object) []string {
+		if k := key(o.(*corev1.Node).Spec.ProviderID); k != "" {
+			return []string{k}
+		}
+		return nil
+	}
+}
+
+func nodeOwner(o client.Object) []string {
+	a := o.GetAnnotations()
+	if a[OwnerKindAnnotation] != "MachinePool" || a[OwnerNameAnnotation] == "" {
+		return nil
+	}
+	return []string{a[ClusterNamespaceAnnotation] + "/" + a[OwnerNameAnnotation]}
 }
 
 // stripUnread drops what no controller reads from cached objects, so memory grows with the Nodes, not with
-// their images and field managers.
+// their images, volumes and field managers.
 func stripUnread(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
 	}
 	if node, ok := obj.(*corev1.Node); ok {
 		node.Status.Images = nil
+		node.Status.VolumesAttached = nil
+		node.Status.VolumesInUse = nil
 	}
 	return obj, nil
 }
 
-// NodesByProviderID returns the Nodes whose spec.providerID is id (normally one).
-func (c *Cluster) NodesByProviderID(ctx context.Context, id string) ([]corev1.Node, error) {
+// NodeFor returns the Node whose provider ID names the same instance as providerID, or nil: an exact (full
+// key) match, else the only Node with the same instance key.
+func (c *Cluster) NodeFor(ctx context.Context, providerID string) (*corev1.Node, error) {
+	for _, idx := range []struct {
+		name string
+		key  string
+	}{{fullKeyIndex, FullKey(providerID)}, {instanceKeyIndex, InstanceKey(providerID)}} {
+		if idx.key == "" {
+			continue
+		}
+		list := &corev1.NodeList{}
+		if err := c.List(ctx, list, client.MatchingFields{idx.name: idx.key}); err != nil {
+			return nil, fmt.Errorf("workload cluster %s: listing Nodes: %w", c.key, err)
+		}
+		if len(list.Items) == 1 {
+			return &list.Items[0], nil
+		}
+		if len(list.Items) > 1 && idx.name == fullKeyIndex {
+			return &list.Items[0], nil // two Nodes claim one instance: the older registration is stale; either will do
+		}
+	}
+	return nil, nil
+}
+
+// NodesOwnedBy returns the Nodes whose annotations name the MachinePool namespace/name as their owner.
+func (c *Cluster) NodesOwnedBy(ctx context.Context, pool types.NamespacedName) ([]corev1.Node, error) {
 	list := &corev1.NodeList{}
-	if err := c.List(ctx, list, client.MatchingFields{ProviderIDIndex: id}); err != nil {
+	if err := c.List(ctx, list, client.MatchingFields{ownerIndex: pool.Namespace + "/" + pool.Name}); err != nil {
 		return nil, fmt.Errorf("workload cluster %s: listing Nodes: %w", c.key, err)
 	}
 	return list.Items, nil

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +16,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // defaultNodeDeletionTimeout is Cluster API's default for spec.template.spec.nodeDeletionTimeout.
@@ -67,8 +69,8 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 // warning event.
 func (r *Reconciler) deleteNodes(ctx context.Context, s *scope) error {
 	pool := s.pool
-	if len(pool.Status.NodeRefs) == 0 || (s.cluster != nil && !s.cluster.GetDeletionTimestamp().IsZero()) {
-		return nil
+	if s.cluster != nil && !s.cluster.GetDeletionTimestamp().IsZero() {
+		return nil // the whole workload cluster goes
 	}
 	version, err := r.kubeconfigVersion(ctx, pool)
 	if err != nil {
@@ -95,19 +97,37 @@ func (r *Reconciler) deleteNodes(ctx context.Context, s *scope) error {
 
 func (r *Reconciler) deleteNodesOnce(ctx context.Context, pool *corev1beta1.MachinePool, version string) error {
 	wc, err := r.workloadClusterFor(ctx, pool, version)
+	if err == nil {
+		err = wc.Healthy()
+	}
 	if err != nil {
 		return err
 	}
-	var errs []error
+	// The pool's Nodes: those its status lists and those its owner annotations name (adopted but no longer
+	// listed, or listed by a status write that never landed).
+	targets := map[string]types.UID{}
 	for _, ref := range pool.Status.NodeRefs {
-		node := &corev1.Node{}
-		node.Name = ref.Name
-		if err := wc.Delete(ctx, node, client.Preconditions{UID: &ref.UID}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			errs = append(errs, fmt.Errorf("deleting Node %s: %w", ref.Name, err))
+		targets[ref.Name] = ref.UID
+	}
+	owned, err := wc.NodesOwnedBy(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Name})
+	if err != nil {
+		return err
+	}
+	for _, n := range owned {
+		if n.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName {
+			targets[n.Name] = n.UID
 		}
 	}
-	if len(errs) == 0 {
-		r.event(pool, corev1.EventTypeNormal, "NodesDeleted", "Delete", "deleted %d Nodes from the workload cluster", len(pool.Status.NodeRefs))
+	var errs []error
+	for name, uid := range targets {
+		node := &corev1.Node{}
+		node.Name = name
+		if err := wc.Delete(ctx, node, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("deleting Node %s: %w", name, err))
+		}
+	}
+	if len(errs) == 0 && len(targets) > 0 {
+		r.event(pool, corev1.EventTypeNormal, "NodesDeleted", "Delete", "deleted %d Nodes from the workload cluster", len(targets))
 		pool.Status.NodeRefs = nil
 	}
 	return errors.Join(errs...)

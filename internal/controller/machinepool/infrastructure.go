@@ -49,8 +49,10 @@ func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctr
 		return ctrl.Result{}, nil
 	}
 
-	// An absent list means "not reported yet" and leaves the pool's list alone; an empty one means no instances.
-	if idsFound && !slices.Equal(ids, pool.Spec.ProviderIDList) {
+	// An absent list means "not reported yet" and leaves the pool's list alone; an empty one means no instances,
+	// unless the provider still counts instances: then it is a glitch and the pool keeps its list.
+	s.providerIDGlitch = idsFound && len(ids) == 0 && replicasFound && replicas != 0
+	if idsFound && !s.providerIDGlitch && !slices.Equal(ids, pool.Spec.ProviderIDList) {
 		pool.Spec.ProviderIDList = ids
 	}
 	if replicasFound {

@@ -2,18 +2,26 @@ package machinepool
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
-// reconcileNodes matches the pool's provider IDs to the workload cluster's Nodes and counts the Ready and
-// available ones.
+// UninitializedTaint is the taint bootstrap providers put on a new Node until Cluster API has adopted it.
+const UninitializedTaint = "node.cluster.x-k8s.io/uninitialized"
+
+// reconcileNodes matches the pool's provider IDs to the workload cluster's Nodes, counts the Ready and
+// available ones, adopts them (owner annotations, uninitialized taint removed) and deletes the Nodes of
+// instances that left the pool.
 func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result, error) {
 	pool := s.pool
 	if s.waitingForCluster || !pool.Status.InfrastructureReady {
@@ -32,17 +40,18 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 	now := time.Now()
 	var refs []corev1.ObjectReference
 	var ready, available int32
+	var errs []error
 	for _, id := range pool.Spec.ProviderIDList {
-		nodes, err := wc.NodesByProviderID(ctx, id)
+		node, err := wc.NodeFor(ctx, id)
 		if err != nil {
 			s.nodesUnknown = true
 			return ctrl.Result{}, err
 		}
-		if len(nodes) == 0 {
+		if node == nil {
 			continue
 		}
-		node := &nodes[0]
 		refs = append(refs, corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID})
+		errs = append(errs, r.adoptNode(ctx, wc, pool, node))
 		since, isReady := readySince(node)
 		if !isReady {
 			continue
@@ -57,11 +66,89 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 	pool.Status.NodeRefs = refs
 	pool.Status.ReadyReplicas = ready
 	pool.Status.AvailableReplicas = available
-	return ctrl.Result{}, nil
+
+	if !s.providerIDGlitch {
+		errs = append(errs, r.retireNodes(ctx, wc, pool))
+	}
+	return ctrl.Result{}, errors.Join(errs...)
 }
 
-// workloadCluster returns the pool's workload cluster client, or nil (and a condition) when its kubeconfig
-// Secret does not exist yet.
+// adoptNode gives a pool's Node Cluster API's owner annotations and removes the uninitialized taint, in one
+// patch and only when something is missing.
+func (r *Reconciler) adoptNode(ctx context.Context, wc *workload.Cluster, pool *corev1beta1.MachinePool, node *corev1.Node) error {
+	want := map[string]string{
+		workload.ClusterNameAnnotation:      pool.Spec.ClusterName,
+		workload.ClusterNamespaceAnnotation: pool.Namespace,
+		workload.OwnerKindAnnotation:        "MachinePool",
+		workload.OwnerNameAnnotation:        pool.Name,
+	}
+	changed := false
+	patched := node.DeepCopy()
+	for k, v := range want {
+		if patched.Annotations[k] != v {
+			if patched.Annotations == nil {
+				patched.Annotations = map[string]string{}
+			}
+			patched.Annotations[k] = v
+			changed = true
+		}
+	}
+	taints := patched.Spec.Taints[:0:0]
+	for _, t := range patched.Spec.Taints {
+		if t.Key == UninitializedTaint && t.Effect == corev1.TaintEffectNoSchedule {
+			changed = true
+			continue
+		}
+		taints = append(taints, t)
+	}
+	if !changed {
+		return nil
+	}
+	patched.Spec.Taints = taints
+	// The optimistic lock keeps a taint someone else added meanwhile: the patch replaces the whole list.
+	if err := wc.Patch(ctx, patched, client.MergeFromWithOptions(node, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("adopting Node %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// retireNodes deletes the Nodes that carry this pool's owner annotations but whose instances left its
+// providerIDList (scale-in, replaced instances). Nodes of other pools, or of nothing of ours, are never touched.
+func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool *corev1beta1.MachinePool) error {
+	owned, err := wc.NodesOwnedBy(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Name})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range owned {
+		node := &owned[i]
+		if node.Annotations[workload.ClusterNameAnnotation] != pool.Spec.ClusterName || inProviderIDList(pool, node.Spec.ProviderID) {
+			continue
+		}
+		if err := wc.Delete(ctx, node, client.Preconditions{UID: &node.UID}); err != nil {
+			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				errs = append(errs, fmt.Errorf("deleting retired Node %s: %w", node.Name, err))
+			}
+			continue
+		}
+		r.event(pool, corev1.EventTypeNormal, "NodeRetired", "Delete",
+			"deleted Node %s: its instance %s left the pool", node.Name, node.Spec.ProviderID)
+	}
+	return errors.Join(errs...)
+}
+
+func inProviderIDList(pool *corev1beta1.MachinePool, providerID string) bool {
+	for _, id := range pool.Spec.ProviderIDList {
+		if workload.SameInstance(id, providerID) {
+			return true
+		}
+	}
+	return false
+}
+
+// workloadCluster returns the pool's workload cluster client, or nil with a condition when its kubeconfig
+// Secret does not exist yet or its API server does not answer (the health watch requeues the pool when it
+// does again).
 func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.MachinePool) (*workload.Cluster, error) {
 	key := types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}
 	version, err := r.kubeconfigVersion(ctx, pool)
@@ -75,12 +162,23 @@ func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.Mach
 		return nil, nil
 	}
 	wc, err := r.workloadClusterFor(ctx, pool, version)
+	if err == nil {
+		err = wc.Healthy()
+	}
 	if err != nil {
 		r.markFalse(pool, corev1beta1.ReplicasReadyCondition, corev1beta1.WorkloadClusterUnreachableReason, corev1beta1.ConditionSeverityWarning,
-			"cannot read the workload cluster's Nodes: %v", err)
+			"cannot read the workload cluster's Nodes; replica counts are as last seen: %v", err)
+		if wc != nil {
+			return nil, nil // the health watch requeues the pool when the cluster answers again
+		}
 		return nil, err
 	}
 	return wc, nil
+}
+
+// workloadClusterFor returns the client of the pool's workload cluster for the given kubeconfig Secret version.
+func (r *Reconciler) workloadClusterFor(ctx context.Context, pool *corev1beta1.MachinePool, secretVersion string) (*workload.Cluster, error) {
+	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}, secretVersion)
 }
 
 // readySince returns when a Node became Ready, and whether it is Ready now.
@@ -98,9 +196,4 @@ func shortest(a, b time.Duration) time.Duration {
 		return b
 	}
 	return a
-}
-
-// workloadClusterFor returns the client of the pool's workload cluster for the given kubeconfig Secret version.
-func (r *Reconciler) workloadClusterFor(ctx context.Context, pool *corev1beta1.MachinePool, secretVersion string) (*workload.Cluster, error) {
-	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}, secretVersion)
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -78,7 +79,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	r.watching = map[schema.GroupKind]bool{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	if r.Workload == nil {
-		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), r.WorkloadOptions, r.nodeChanged)
+		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), r.WorkloadOptions, r.workloadChanged)
 	}
 	if r.Concurrency <= 0 {
 		r.Concurrency = 10
@@ -91,7 +92,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		WatchesMetadata(crd, handler.EnqueueRequestsFromMapFunc(r.poolsForCRD)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsForKubeconfig)).
 		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: r.Concurrency,
+			// Failures back off exponentially, capped at a minute: an unreachable cluster is retried, never hot.
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](500*time.Millisecond, time.Minute),
+		}).
 		Build(r)
 	if err != nil {
 		return err
@@ -128,6 +133,9 @@ type scope struct {
 	failures []contract.Failure
 	// nodesUnknown is set when the workload cluster could not be read, so replica counts are stale.
 	nodesUnknown bool
+	// providerIDGlitch is set when the infrastructure reports an empty providerIDList but a non-zero replica
+	// count: a glitch, not a scale to zero, so no Node is retired.
+	providerIDGlitch bool
 }
 
 // Reconcile brings one MachinePool's status in line with its infrastructure, bootstrap config and Nodes.

@@ -23,7 +23,8 @@ const (
 	// refIndex indexes pools by what they reference: "<group>/<Kind>/<name>" for the infrastructure and
 	// bootstrap objects, and "<group>" for the API groups of both (CRD changes).
 	refIndex = "machinepool.refs"
-	// providerIDIndex indexes pools by each entry of spec.providerIDList.
+	// providerIDIndex indexes pools by the full key ("f:" prefix) and the instance key ("i:" prefix) of each
+	// entry of spec.providerIDList (see workload.FullKey and workload.InstanceKey).
 	providerIDIndex = "machinepool.providerIDs"
 	// clusterCRDName is the CRD whose presence means Cluster API is installed.
 	clusterCRDName = "clusters.cluster.x-k8s.io"
@@ -59,7 +60,14 @@ func indexPools(ctx context.Context, indexer client.FieldIndexer) error {
 		return err
 	}
 	return indexer.IndexField(ctx, &corev1beta1.MachinePool{}, providerIDIndex, func(o client.Object) []string {
-		return o.(*corev1beta1.MachinePool).Spec.ProviderIDList
+		ids := o.(*corev1beta1.MachinePool).Spec.ProviderIDList
+		keys := make([]string, 0, 2*len(ids))
+		for _, id := range ids {
+			if k := workload.FullKey(id); k != "" {
+				keys = append(keys, "f:"+k, "i:"+workload.InstanceKey(id))
+			}
+		}
+		return keys
 	})
 }
 
@@ -112,23 +120,48 @@ func (r *Reconciler) poolsForKubeconfig(ctx context.Context, o client.Object) []
 	return r.poolRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: clusterName})
 }
 
-// nodeChanged requeues the pools whose providerIDList names the Node.
-func (r *Reconciler) nodeChanged(cluster types.NamespacedName, node *corev1.Node) {
-	if node.Spec.ProviderID == "" {
-		return
-	}
+// workloadChanged requeues the pools a workload cluster's change concerns: for a Node, the pools whose
+// providerIDList names it and the pool its owner annotations name; for a health change (nil Node), every pool
+// of the cluster.
+func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.Node) {
 	ctx := context.Background()
-	pools := &corev1beta1.MachinePoolList{}
-	if err := r.Client.List(ctx, pools, client.InNamespace(cluster.Namespace),
-		client.MatchingFields{providerIDIndex: node.Spec.ProviderID}); err != nil {
-		logf.FromContext(ctx).Error(err, "listing MachinePools for a Node", "node", node.Name)
+	if node == nil {
+		for _, req := range r.poolRequests(ctx, client.InNamespace(cluster.Namespace), client.MatchingLabels{corev1beta1.ClusterNameLabel: cluster.Name}) {
+			r.enqueue(req.NamespacedName)
+		}
 		return
 	}
-	for i := range pools.Items {
-		if pools.Items[i].Spec.ClusterName == cluster.Name {
-			r.nodeEvents <- event.GenericEvent{Object: &pools.Items[i]}
+	if a := node.Annotations; a[workload.OwnerKindAnnotation] == "MachinePool" && a[workload.ClusterNamespaceAnnotation] == cluster.Namespace &&
+		a[workload.ClusterNameAnnotation] == cluster.Name && a[workload.OwnerNameAnnotation] != "" {
+		r.enqueue(types.NamespacedName{Namespace: cluster.Namespace, Name: a[workload.OwnerNameAnnotation]})
+	}
+	for _, key := range []string{"f:" + workload.FullKey(node.Spec.ProviderID), "i:" + workload.InstanceKey(node.Spec.ProviderID)} {
+		if key == "f:" || key == "i:" {
+			return
+		}
+		pools := &corev1beta1.MachinePoolList{}
+		if err := r.Client.List(ctx, pools, client.InNamespace(cluster.Namespace), client.MatchingFields{providerIDIndex: key}); err != nil {
+			logf.FromContext(ctx).Error(err, "listing MachinePools for a Node", "node", node.Name)
+			return
+		}
+		found := false
+		for i := range pools.Items {
+			if pools.Items[i].Spec.ClusterName == cluster.Name {
+				r.enqueue(client.ObjectKeyFromObject(&pools.Items[i]))
+				found = true
+			}
+		}
+		if found {
+			return
 		}
 	}
+}
+
+// enqueue requeues one pool through the controller's channel source.
+func (r *Reconciler) enqueue(key types.NamespacedName) {
+	pool := &corev1beta1.MachinePool{}
+	pool.Namespace, pool.Name = key.Namespace, key.Name
+	r.nodeEvents <- event.GenericEvent{Object: pool}
 }
 
 // ensureWatch starts watching a kind the first time a pool references it. Call it only once the kind is

@@ -1,0 +1,58 @@
+package workload
+
+import "strings"
+
+// Provider IDs name a cloud instance as <scheme>://<path>, and clouds write the path in more than one form: AWS
+// Nodes may say aws:///us-east-1a/i-123 while the Auto Scaling Group reports aws:////i-123. Two keys make them
+// comparable:
+//
+//   - the full key: the scheme in lower case (URL schemes are case-insensitive), then the path's non-empty
+//     segments (runs of slashes and leading or trailing slashes carry no meaning); it is exact and always tried
+//     first;
+//   - the instance key: the scheme and the path's last segment (the instance ID), which is what the
+//     cluster-autoscaler and Cluster API's own matching compare; it is used only when no full key matches and
+//     exactly one Node has it, so clouds whose last segment is not unique (Azure scale-set indexes) are not
+//     confused.
+
+// FullKey returns the exact comparison key of a provider ID, or "" for an empty ID.
+func FullKey(providerID string) string {
+	scheme, path := split(providerID)
+	segments := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
+	if len(segments) == 0 {
+		return ""
+	}
+	return scheme + "://" + strings.Join(segments, "/")
+}
+
+// InstanceKey returns the scheme and the last path segment of a provider ID ("aws://i-123"), or "" when there
+// is none.
+func InstanceKey(providerID string) string {
+	scheme, path := split(providerID)
+	path = strings.TrimRight(path, "/")
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		path = path[i+1:]
+	}
+	if path == "" {
+		return ""
+	}
+	return scheme + "://" + path
+}
+
+// SameInstance says whether two provider IDs name the same instance: equal full keys, or (when one of them
+// omits the middle of the path) equal instance keys.
+func SameInstance(a, b string) bool {
+	if fa := FullKey(a); fa != "" && fa == FullKey(b) {
+		return true
+	}
+	ia := InstanceKey(a)
+	return ia != "" && ia == InstanceKey(b)
+}
+
+// split returns the lower-cased scheme and the rest of a provider ID; an ID without "://" is all path.
+func split(providerID string) (scheme, path string) {
+	providerID = strings.TrimSpace(providerID)
+	if s, p, ok := strings.Cut(providerID, "://"); ok {
+		return strings.ToLower(s), p
+	}
+	return "", providerID
+}
