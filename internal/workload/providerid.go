@@ -10,18 +10,18 @@ import "strings"
 //     segments (runs of slashes and leading or trailing slashes carry no meaning); it is exact and always tried
 //     first;
 //   - the instance key: the scheme and the path's last segment (the instance ID), which is what the
-//     cluster-autoscaler and Cluster API's own matching compare; it is used only when no full key matches and
-//     exactly one Node has it, so clouds whose last segment is not unique (Azure scale-set indexes) are not
-//     confused.
+//     cluster-autoscaler and Cluster API's own matching compare; it only finds candidates when no full key
+//     matches, and a candidate matches only when one path is a shorter form of the other (SameInstance), so
+//     clouds whose last segment is not unique (Azure scale-set indexes) are not confused.
 
 // FullKey returns the exact comparison key of a provider ID, or "" for an empty ID.
 func FullKey(providerID string) string {
 	scheme, path := split(providerID)
-	segments := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
-	if len(segments) == 0 {
+	segs := segments(path)
+	if len(segs) == 0 {
 		return ""
 	}
-	return scheme + "://" + strings.Join(segments, "/")
+	return scheme + "://" + strings.Join(segs, "/")
 }
 
 // InstanceKey returns the scheme and the last path segment of a provider ID ("aws://i-123"), or "" when there
@@ -38,14 +38,30 @@ func InstanceKey(providerID string) string {
 	return scheme + "://" + path
 }
 
-// SameInstance says whether two provider IDs name the same instance: equal full keys, or (when one of them
-// omits the middle of the path) equal instance keys.
+// SameInstance says whether two provider IDs name the same instance: equal full keys, or the same scheme with
+// one path a shorter form of the other (its segments are the other's last segments: aws:////i-123 and
+// aws:///us-east-1a/i-123). Two long paths that differ, such as two Azure scale sets' instance 0, never match.
 func SameInstance(a, b string) bool {
-	if fa := FullKey(a); fa != "" && fa == FullKey(b) {
-		return true
+	schemeA, pathA := split(a)
+	schemeB, pathB := split(b)
+	segA, segB := segments(pathA), segments(pathB)
+	if schemeA != schemeB || len(segA) == 0 || len(segB) == 0 {
+		return false
 	}
-	ia := InstanceKey(a)
-	return ia != "" && ia == InstanceKey(b)
+	if len(segA) > len(segB) {
+		segA, segB = segB, segA
+	}
+	tail := segB[len(segB)-len(segA):]
+	for i := range segA {
+		if segA[i] != tail[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func segments(path string) []string {
+	return strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
 }
 
 // split returns the lower-cased scheme and the rest of a provider ID; an ID without "://" is all path.

@@ -36,6 +36,10 @@ func TestSameInstance(t *testing.T) {
 		{"aws:///us-east-1a/i-123", "aws:///us-east-1a/i-124", false},
 		{"aws:///us-east-1a/i-123", "gce:///us-east-1a/i-123", false},
 		{"aws:///us-east-1a/i-123", "aws:///us-east-1a/I-123", false},
+		{"aws:///us-east-1a/i-123", "aws:///us-east-1b/i-123", false},
+		{"azure:///subscriptions/s/vmss/a/virtualMachines/0", "azure:///subscriptions/s/vmss/b/virtualMachines/0", false},
+		{"azure:///subscriptions/s/vmss/a/virtualMachines/0", "azure:///subscriptions/s/vmss/a/virtualMachines/0/", true},
+		{"generic:///ns-1/pool/i-0", "generic:///ns-2/pool/i-0", false},
 		{"", "", false},
 	} {
 		if got := SameInstance(tc.a, tc.b); got != tc.want {

@@ -153,6 +153,7 @@ func (t *Tracker) Forget(cluster types.NamespacedName) {
 			e.c.cancel()
 		}
 		e.mu.Unlock()
+		clusterUp.DeleteLabelValues(cluster.Namespace, cluster.Name)
 	}
 }
 
@@ -245,6 +246,7 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		cancel()
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
+	clusterUp.WithLabelValues(cluster.Namespace, cluster.Name).Set(1)
 	go t.watchHealth(cacheCtx, wc, probe)
 	return wc, nil
 }
@@ -266,6 +268,11 @@ func (t *Tracker) watchHealth(ctx context.Context, wc *Cluster, probe *discovery
 		if ctx.Err() != nil {
 			return
 		}
+		up := 1.0
+		if err != nil {
+			up = 0
+		}
+		clusterUp.WithLabelValues(wc.key.Namespace, wc.key.Name).Set(up)
 		var changed bool
 		if err != nil {
 			err = fmt.Errorf("workload cluster %s does not answer: %w", wc.key, err)
@@ -319,27 +326,32 @@ func stripUnread(obj any) (any, error) {
 }
 
 // NodeFor returns the Node whose provider ID names the same instance as providerID, or nil: an exact (full
-// key) match, else the only Node with the same instance key.
+// key) match, else the only Node whose provider ID is a longer or shorter form of it (SameInstance).
 func (c *Cluster) NodeFor(ctx context.Context, providerID string) (*corev1.Node, error) {
-	for _, idx := range []struct {
-		name string
-		key  string
-	}{{fullKeyIndex, FullKey(providerID)}, {instanceKeyIndex, InstanceKey(providerID)}} {
-		if idx.key == "" {
-			continue
-		}
-		list := &corev1.NodeList{}
-		if err := c.List(ctx, list, client.MatchingFields{idx.name: idx.key}); err != nil {
-			return nil, fmt.Errorf("workload cluster %s: listing Nodes: %w", c.key, err)
-		}
-		if len(list.Items) == 1 {
-			return &list.Items[0], nil
-		}
-		if len(list.Items) > 1 && idx.name == fullKeyIndex {
-			return &list.Items[0], nil // two Nodes claim one instance: the older registration is stale; either will do
+	full := FullKey(providerID)
+	if full == "" {
+		return nil, nil
+	}
+	list := &corev1.NodeList{}
+	if err := c.List(ctx, list, client.MatchingFields{fullKeyIndex: full}); err != nil {
+		return nil, fmt.Errorf("workload cluster %s: listing Nodes: %w", c.key, err)
+	}
+	if len(list.Items) > 0 {
+		return &list.Items[0], nil
+	}
+	if err := c.List(ctx, list, client.MatchingFields{instanceKeyIndex: InstanceKey(providerID)}); err != nil {
+		return nil, fmt.Errorf("workload cluster %s: listing Nodes: %w", c.key, err)
+	}
+	var match *corev1.Node
+	for i := range list.Items {
+		if SameInstance(providerID, list.Items[i].Spec.ProviderID) {
+			if match != nil {
+				return nil, nil // ambiguous: better no Node than the wrong one
+			}
+			match = &list.Items[i]
 		}
 	}
-	return nil, nil
+	return match, nil
 }
 
 // NodesOwnedBy returns the Nodes whose annotations name the MachinePool namespace/name as their owner.

@@ -156,11 +156,17 @@ func registerNodes(ids []any) []*corev1.Node {
 	for _, id := range ids {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{GenerateName: "node-"}, Spec: corev1.NodeSpec{ProviderID: id.(string)}}
 		Expect(nodes.Create(ctx, n)).To(Succeed())
-		n.Status.Conditions = []corev1.NodeCondition{{
-			Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
-			Reason: "KubeletReady",
-		}}
-		Expect(nodes.Status().Update(ctx, n)).To(Succeed())
+		// Like a kubelet, retry the status write when the controller adopted the Node in between.
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := nodes.Get(ctx, client.ObjectKeyFromObject(n), n); err != nil {
+				return err
+			}
+			n.Status.Conditions = []corev1.NodeCondition{{
+				Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now(),
+				Reason: "KubeletReady",
+			}}
+			return nodes.Status().Update(ctx, n)
+		})).To(Succeed())
 		out = append(out, n)
 	}
 	return out

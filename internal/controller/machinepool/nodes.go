@@ -37,9 +37,8 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 	if pool.Spec.MinReadySeconds != nil && *pool.Spec.MinReadySeconds > 0 {
 		minReady = time.Duration(*pool.Spec.MinReadySeconds) * time.Second
 	}
-	now := time.Now()
 	var refs []corev1.ObjectReference
-	var ready, available int32
+	var matched []*corev1.Node
 	var errs []error
 	for _, id := range pool.Spec.ProviderIDList {
 		node, err := wc.NodeFor(ctx, id)
@@ -51,17 +50,12 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 			continue
 		}
 		refs = append(refs, corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID})
+		matched = append(matched, node)
 		errs = append(errs, r.adoptNode(ctx, wc, pool, node))
-		since, isReady := readySince(node)
-		if !isReady {
-			continue
-		}
-		ready++
-		if wait := since.Add(minReady).Sub(now); wait > 0 {
-			s.requeueAfter = shortest(s.requeueAfter, wait)
-		} else {
-			available++
-		}
+	}
+	ready, available, wait := countReplicas(matched, minReady, time.Now())
+	if wait > 0 {
+		s.requeueAfter = shortest(s.requeueAfter, wait)
 	}
 	pool.Status.NodeRefs = refs
 	pool.Status.ReadyReplicas = ready
@@ -179,6 +173,24 @@ func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.Mach
 // workloadClusterFor returns the client of the pool's workload cluster for the given kubeconfig Secret version.
 func (r *Reconciler) workloadClusterFor(ctx context.Context, pool *corev1beta1.MachinePool, secretVersion string) (*workload.Cluster, error) {
 	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}, secretVersion)
+}
+
+// countReplicas counts the Ready Nodes and those Ready for at least minReady at now; wait is how long until
+// the next Ready Node becomes available (0 when none is waiting), the one moment worth a timed requeue.
+func countReplicas(nodes []*corev1.Node, minReady time.Duration, now time.Time) (ready, available int32, wait time.Duration) {
+	for _, node := range nodes {
+		since, isReady := readySince(node)
+		if !isReady {
+			continue
+		}
+		ready++
+		if w := since.Add(minReady).Sub(now); w > 0 {
+			wait = shortest(wait, w)
+		} else {
+			available++
+		}
+	}
+	return ready, available, wait
 }
 
 // readySince returns when a Node became Ready, and whether it is Ready now.

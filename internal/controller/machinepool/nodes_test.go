@@ -154,3 +154,36 @@ var _ = Describe("MachinePool Nodes", func() {
 		Eventually(condition(p, corev1beta1.ReplicasReadyCondition)).WithTimeout(90 * time.Second).Should(HaveField("Status", corev1.ConditionTrue))
 	})
 })
+
+var _ = Describe("MachinePool with an unreachable workload cluster", func() {
+	It("shows the outage in a condition while the workload API server cannot be reached, and recovers by itself", func() {
+		// The outage is made by a TCP proxy in front of the real workload API server that stops forwarding and
+		// drops its connections: to the controller that is exactly an API server going away and coming back, and
+		// unlike stopping the shared envtest API server it cannot hang on graceful shutdown.
+		proxy := startProxy(workloadHost())
+		DeferCleanup(proxy.close)
+		e := newEnv()
+		secret := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: e.cluster + "-kubeconfig"}, secret)).To(Succeed())
+		secret.Data["value"] = kubeconfigVia(proxy.addr)
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		p, infra := e.running("outage", 1)
+
+		proxy.cut()
+		Eventually(condition(p, corev1beta1.ReplicasReadyCondition)).WithTimeout(30 * time.Second).Should(And(
+			haveCondition(corev1.ConditionFalse, corev1beta1.WorkloadClusterUnreachableReason),
+			HaveField("Severity", corev1beta1.ConditionSeverityWarning),
+			HaveField("Message", ContainSubstring("does not answer"))))
+		Expect(get(p).Status.ReadyReplicas).To(Equal(int32(1)), "counts stay as last seen")
+
+		proxy.restore()
+		Eventually(condition(p, corev1beta1.ReplicasReadyCondition)).WithTimeout(60 * time.Second).Should(HaveField("Status", corev1.ConditionTrue))
+
+		By("following Node changes again after the outage")
+		update(p, func(p *corev1beta1.MachinePool) { p.Spec.Replicas = ptr.To[int32](2) })
+		ids := e.providerIDs("outage", 2)
+		reportInstances(infra, ids)
+		registerNodes(ids[1:])
+		Eventually(phase(p)).WithTimeout(60 * time.Second).Should(Equal("Running"))
+	})
+})

@@ -140,8 +140,18 @@ type scope struct {
 
 // Reconcile brings one MachinePool's status in line with its infrastructure, bootstrap config and Nodes.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	start := time.Now()
+	defer func() {
+		reconcileDuration.Observe(time.Since(start).Seconds())
+		if reterr != nil {
+			reconcileErrors.Inc()
+		}
+	}()
 	pool := &corev1beta1.MachinePool{}
 	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetReplicas(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.WatchFilter != "" && pool.Labels[corev1beta1.WatchFilterLabel] != r.WatchFilter {
@@ -168,6 +178,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	original := pool.DeepCopy()
 	defer func() {
 		r.computeStatus(s)
+		recordReplicas(pool)
 		if err := r.patch(ctx, original, pool); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}

@@ -85,7 +85,7 @@ var _ = BeforeSuite(func() {
 	r := &machinepool.Reconciler{
 		Client:          mgr.GetClient(),
 		Recorder:        mgr.GetEventRecorder("machinepool-controller"),
-		WorkloadOptions: workload.Options{SyncTimeout: 10 * time.Second},
+		WorkloadOptions: workload.Options{SyncTimeout: 10 * time.Second, HealthInterval: time.Second},
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
