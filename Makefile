@@ -70,6 +70,10 @@ capi-crds: ## Copy Cluster API's Cluster/Machine/MachineSet/MachineDeployment CR
 test: capi-crds ## Run all tests (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: bench-nodes
+bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node change with 200 pools x 10 Nodes (BENCH_POOLS, BENCH_REPLICAS).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test ./test/bench -run '^$$' -bench BenchmarkNodeMapping -benchtime 1x -timeout 30m -v
+
 ##@ Tools
 
 $(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum

@@ -1,6 +1,11 @@
 package workload
 
-import "testing"
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 func TestProviderIDKeys(t *testing.T) {
 	for _, tc := range []struct {
@@ -44,6 +49,38 @@ func TestSameInstance(t *testing.T) {
 	} {
 		if got := SameInstance(tc.a, tc.b); got != tc.want {
 			t.Errorf("SameInstance(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestChangedForPools(t *testing.T) {
+	base := func() *corev1.Node {
+		return &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: "n", Annotations: map[string]string{OwnerNameAnnotation: "pool"}},
+			Spec:       corev1.NodeSpec{ProviderID: "sim://r/g/i-1"},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{
+				Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Unix(100, 0), LastHeartbeatTime: metav1.Unix(100, 0),
+			}}},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*corev1.Node)
+		want   bool
+	}{
+		{"heartbeat only", func(n *corev1.Node) { n.Status.Conditions[0].LastHeartbeatTime = metav1.Unix(200, 0) }, false},
+		{"unrelated label", func(n *corev1.Node) { n.Labels = map[string]string{"x": "y"} }, false},
+		{"became NotReady", func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }, true},
+		{"Ready again, later", func(n *corev1.Node) { n.Status.Conditions[0].LastTransitionTime = metav1.Unix(300, 0) }, true},
+		{"provider ID set", func(n *corev1.Node) { n.Spec.ProviderID = "sim://r/g/i-2" }, true},
+		{"taint removed", func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}} }, true},
+		{"owner annotation changed", func(n *corev1.Node) { n.Annotations[OwnerNameAnnotation] = "other" }, true},
+		{"being deleted", func(n *corev1.Node) { now := metav1.Now(); n.DeletionTimestamp = &now }, true},
+	} {
+		n := base()
+		tc.change(n)
+		if got := changedForPools(base(), n); got != tc.want {
+			t.Errorf("%s: changedForPools = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/transport"
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -63,6 +65,8 @@ type Options struct {
 	// HealthInterval is how often each cluster's API server is probed; a failed probe marks the cluster
 	// unhealthy until one succeeds.
 	HealthInterval time.Duration
+	// WrapTransport, when set, wraps the HTTP transport of every workload client (instrumentation).
+	WrapTransport transport.WrapperFunc
 }
 
 // Tracker keeps one client per workload cluster.
@@ -188,6 +192,9 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		return nil, fmt.Errorf("secret %s holds an invalid kubeconfig: %w", key, err)
 	}
 	cfg.QPS, cfg.Burst = t.opts.QPS, t.opts.Burst
+	if t.opts.WrapTransport != nil {
+		cfg.Wrap(t.opts.WrapTransport)
+	}
 	cfg.UserAgent = "machinepool-operator"
 	cfg.Timeout = 30 * time.Second
 
@@ -218,8 +225,12 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 			}
 		}
 		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    notify,
-			UpdateFunc: func(_, obj any) { notify(obj) },
+			AddFunc: notify,
+			UpdateFunc: func(oldObj, obj any) {
+				if changedForPools(oldObj, obj) {
+					notify(obj)
+				}
+			},
 			DeleteFunc: notify,
 		}); err != nil {
 			return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
@@ -292,6 +303,37 @@ func (c *Cluster) Healthy() error {
 		return *err
 	}
 	return nil
+}
+
+// changedForPools says whether a Node update changes anything a pool reads: provider ID, readiness, owner
+// annotations, taints or deletion. Heartbeats and status churn are dropped here, before any reconcile.
+func changedForPools(oldObj, obj any) bool {
+	o, ok1 := oldObj.(*corev1.Node)
+	n, ok2 := obj.(*corev1.Node)
+	if !ok1 || !ok2 {
+		return true
+	}
+	if o.Spec.ProviderID != n.Spec.ProviderID || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+		!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) {
+		return true
+	}
+	for _, k := range []string{ClusterNameAnnotation, ClusterNamespaceAnnotation, OwnerKindAnnotation, OwnerNameAnnotation} {
+		if o.Annotations[k] != n.Annotations[k] {
+			return true
+		}
+	}
+	oldSince, oldReady := readyCondition(o)
+	newSince, newReady := readyCondition(n)
+	return oldReady != newReady || !oldSince.Equal(newSince)
+}
+
+func readyCondition(n *corev1.Node) (time.Time, bool) {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.LastTransitionTime.Time, c.Status == corev1.ConditionTrue
+		}
+	}
+	return time.Time{}, false
 }
 
 func nodeKey(key func(string) string) client.IndexerFunc {

@@ -81,6 +81,8 @@ func (r *Reconciler) reconcileCluster(ctx context.Context, s *scope) (ctrl.Resul
 	}
 	if s.cluster == nil {
 		s.waitingForCluster = true
+		// Without its Cluster the workload cluster is gone or not made yet: drop its client.
+		r.Workload.Forget(types.NamespacedName{Namespace: s.pool.Namespace, Name: s.pool.Spec.ClusterName})
 		return ctrl.Result{}, nil
 	}
 	if err := controllerutil.SetOwnerReference(s.cluster, s.pool, r.Client.Scheme()); err != nil {

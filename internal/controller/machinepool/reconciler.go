@@ -2,7 +2,6 @@ package machinepool
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -88,7 +87,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&corev1beta1.MachinePool{}, builder.WithPredicates(r.watchFilter())).
+		For(&corev1beta1.MachinePool{}, builder.WithPredicates(r.watchFilter(), userChanges())).
 		WatchesMetadata(crd, handler.EnqueueRequestsFromMapFunc(r.poolsForCRD)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsForKubeconfig)).
 		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
@@ -117,6 +116,19 @@ func (r *Reconciler) watchFilter() predicate.Predicate {
 	return predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
 	})
+}
+
+// userChanges drops the update events of the controller's own status writes: a pool is reconciled again when
+// its spec, labels, annotations, finalizers or deletion change, not when its status does.
+func userChanges() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return o.GetGeneration() != n.GetGeneration() ||
+			!reflect.DeepEqual(o.GetLabels(), n.GetLabels()) ||
+			!reflect.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) ||
+			!reflect.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
+			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
+	}}
 }
 
 // scope is the state of one reconcile.
@@ -229,24 +241,31 @@ func lowestRequeue(a, b ctrl.Result) ctrl.Result {
 }
 
 // patch writes what the reconcile changed: metadata and spec in one patch, status in another, each only when
-// it changed.
+// it changed. When the first fails the status is not written either, so it never describes a spec that did
+// not land; the reconcile is retried.
 func (r *Reconciler) patch(ctx context.Context, original, pool *corev1beta1.MachinePool) error {
-	var errs []error
 	if !reflect.DeepEqual(original.ObjectMeta, pool.ObjectMeta) || !reflect.DeepEqual(original.Spec, pool.Spec) {
+		opts := []client.MergeFromOption{}
+		// A merge patch replaces whole lists: lock when changing the finalizers or owner references, so that
+		// one someone else added meanwhile is not dropped. Other fields are maps or the controller's own.
+		if !reflect.DeepEqual(original.Finalizers, pool.Finalizers) || !reflect.DeepEqual(original.OwnerReferences, pool.OwnerReferences) {
+			opts = append(opts, client.MergeFromWithOptimisticLock{})
+		}
 		status := pool.Status.DeepCopy()
-		// The optimistic lock keeps a finalizer or annotation that someone else added meanwhile: a merge patch
-		// replaces whole lists.
-		if err := r.Client.Patch(ctx, pool, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("patching MachinePool %s: %w", klog.KObj(pool), err))
+		if err := r.Client.Patch(ctx, pool, client.MergeFromWithOptions(original, opts...)); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("patching MachinePool %s: %w", klog.KObj(pool), err)
 		}
 		pool.Status = *status
 	}
 	if !reflect.DeepEqual(original.Status, pool.Status) {
 		if err := r.Client.Status().Patch(ctx, pool, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("patching the status of MachinePool %s: %w", klog.KObj(pool), err))
+			return fmt.Errorf("patching the status of MachinePool %s: %w", klog.KObj(pool), err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // event records an event on the pool for something a user acts on.

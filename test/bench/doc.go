@@ -1,0 +1,3 @@
+// Package bench holds benchmarks that print figures (time, API requests, reconciles) for the MachinePool
+// controller against real control planes. They never assert timings; run them with `make bench-nodes`.
+package bench
