@@ -1,0 +1,9 @@
+// Package sim is a simulated cloud behind the cloud.Cloud interface: scaling groups whose instances move
+// pending → running → terminating → terminated, with a boot delay (plus deterministic jitter), a capacity limit
+// and injectable faults. Its state lives where a real cloud's would, outside the pool objects: one ConfigMap per
+// scaling group (sim-cloud-<group>, in the group's namespace), written before an instance launches, so a
+// restarted manager neither loses nor duplicates instances. Instance IDs are unique across the whole cloud: a
+// short hash of namespace/group plus the group's counter.
+//
+// It imports internal/cloud, Kubernetes API types and the controller-runtime client.
+package sim

@@ -1,0 +1,179 @@
+package sim
+
+import (
+	"encoding/base32"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+)
+
+// Settings keys a GroupSpec may carry for the simulated cloud.
+const (
+	// SettingBootDelay is how long an instance boots (a Go duration such as "2s"); default 1s.
+	SettingBootDelay = "sim.bootDelay"
+	// SettingBootJitter adds up to this much to each instance's boot delay, deterministically per instance.
+	SettingBootJitter = "sim.bootJitter"
+	// SettingCapacityLimit caps the group's running instances; launches beyond it stay pending with reason
+	// InsufficientCapacity. Empty means no limit.
+	SettingCapacityLimit = "sim.capacityLimit"
+)
+
+// Reasons the simulated cloud gives for an instance's state.
+const (
+	ReasonBooting              = "Booting"
+	ReasonInsufficientCapacity = "InsufficientCapacity"
+	ReasonLaunchFailed         = "LaunchFailed"
+	ReasonTerminatedOutOfBand  = "TerminatedOutOfBand"
+	ReasonTerminated           = "Terminated"
+)
+
+const (
+	defaultBootDelay = time.Second
+	// terminationDelay is how long an instance takes to shut down.
+	terminationDelay = time.Second
+	// keepTerminated is how long terminated instances stay visible.
+	keepTerminated = 10 * time.Minute
+)
+
+// groupState is what the cloud persists per scaling group.
+type groupState struct {
+	Region    string             `json:"region"`
+	Desired   int32              `json:"desired"`
+	Launch    cloud.LaunchConfig `json:"launch"`
+	Settings  map[string]string  `json:"settings,omitempty"`
+	Counter   int64              `json:"counter"`
+	Instances []instanceRecord   `json:"instances"`
+}
+
+// instanceRecord is one instance as persisted; its state is derived from the times in it.
+type instanceRecord struct {
+	ID              string     `json:"id"`
+	Seq             int64      `json:"seq"`
+	FailureDomain   string     `json:"failureDomain,omitempty"`
+	SpecHash        string     `json:"specHash,omitempty"`
+	BootstrapSecret string     `json:"bootstrapSecret,omitempty"`
+	Version         string     `json:"version,omitempty"`
+	InstanceType    string     `json:"instanceType,omitempty"`
+	LaunchedAt      time.Time  `json:"launchedAt"`
+	BootAt          time.Time  `json:"bootAt"`
+	TerminatingAt   *time.Time `json:"terminatingAt,omitempty"`
+	// Reason is set for instances that failed to launch or were terminated out of band.
+	Reason string `json:"reason,omitempty"`
+	// NeverReady makes the instance run without its Node ever becoming Ready (fault injection).
+	NeverReady bool `json:"neverReady,omitempty"`
+}
+
+// live says whether the instance counts towards the group's capacity and desired count.
+func (r *instanceRecord) live() bool { return r.TerminatingAt == nil && r.Reason != ReasonLaunchFailed }
+
+// groupPrefix is the part of instance IDs that makes them unique across the cloud: a short hash of
+// namespace/group.
+func groupPrefix(ref cloud.GroupRef) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ref.Namespace + "/" + ref.Name))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)))[:6]
+}
+
+// ProviderID is the provider ID of an instance: sim://<region>/<group>/<id>.
+func ProviderID(region, group, id string) string {
+	return fmt.Sprintf("sim://%s/%s/%s", region, group, id)
+}
+
+// jitter is a deterministic share of max for an instance, from the cloud's seed.
+func jitter(seed int64, id string, max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(strconv.FormatInt(seed, 10) + "/" + id))
+	return time.Duration(h.Sum64() % uint64(max)) //nolint:gosec // the remainder is below max, an int64
+}
+
+func (s *groupState) duration(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(s.Settings[key]); err == nil && d >= 0 {
+		return d
+	}
+	return def
+}
+
+func (s *groupState) capacity() (int, bool) {
+	n, err := strconv.Atoi(s.Settings[SettingCapacityLimit])
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// view turns the persisted records into instances as the cloud reports them at now.
+func (s *groupState) view(ref cloud.GroupRef, now time.Time) []cloud.Instance {
+	limit, limited := s.capacity()
+	records := append([]instanceRecord(nil), s.Instances...)
+	sort.Slice(records, func(i, j int) bool { return records[i].Seq < records[j].Seq })
+	out := make([]cloud.Instance, 0, len(records))
+	placed := 0
+	for _, r := range records {
+		in := cloud.Instance{
+			ID: r.ID, ProviderID: ProviderID(s.Region, ref.Name, r.ID), FailureDomain: r.FailureDomain,
+			SpecHash: r.SpecHash, BootstrapSecret: r.BootstrapSecret, Version: r.Version, InstanceType: r.InstanceType,
+			LaunchedAt: r.LaunchedAt, Reason: r.Reason,
+		}
+		switch {
+		case r.Reason == ReasonLaunchFailed:
+			in.State = cloud.Terminated
+		case r.TerminatingAt != nil && !now.Before(r.TerminatingAt.Add(terminationDelay)):
+			in.State = cloud.Terminated
+			if in.Reason == "" {
+				in.Reason = ReasonTerminated
+			}
+		case r.TerminatingAt != nil:
+			in.State = cloud.Terminating
+		case limited && placed >= limit:
+			in.State, in.Reason = cloud.Pending, ReasonInsufficientCapacity
+		case now.Before(r.BootAt):
+			placed++
+			in.State, in.Reason = cloud.Pending, ReasonBooting
+		default:
+			placed++
+			in.State = cloud.Running
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// prune drops instances terminated longer ago than keepTerminated.
+func (s *groupState) prune(now time.Time) {
+	kept := s.Instances[:0]
+	for _, r := range s.Instances {
+		gone := r.TerminatingAt != nil && now.Sub(*r.TerminatingAt) > keepTerminated ||
+			r.Reason == ReasonLaunchFailed && now.Sub(r.LaunchedAt) > keepTerminated
+		if !gone {
+			kept = append(kept, r)
+		}
+	}
+	s.Instances = kept
+}
+
+// nextBoot is the earliest future moment an instance changes state on its own (boot or shutdown done), or
+// zero: the controller's one reason to requeue on time.
+func (s *groupState) nextChange(now time.Time) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, r := range s.Instances {
+		if r.TerminatingAt != nil {
+			consider(r.TerminatingAt.Add(terminationDelay))
+		} else if r.Reason == "" {
+			consider(r.BootAt)
+		}
+	}
+	return next
+}
