@@ -3,11 +3,17 @@ package main
 import (
 	"context"
 	"slices"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -47,6 +53,25 @@ var reconcilers = map[string]setupFunc{
 				QPS:   opts.workloadClientQPS,
 				Burst: opts.workloadClientBurst,
 			},
+		}).SetupWithManager(ctx, mgr)
+	},
+	simMachinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
+		// The simulated cloud keeps its state in ConfigMaps, read and written uncached: they decide what exists.
+		direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+		if err != nil {
+			return err
+		}
+		simCloud := sim.New(&sim.ConfigMapStore{Client: direct}, sim.WithSeed(time.Now().UnixNano()))
+		return (&simmachinepool.Reconciler{
+			Client:      mgr.GetClient(),
+			APIReader:   mgr.GetAPIReader(),
+			Cloud:       cloud.WithMetrics(simCloud, cloud.NewMetrics(metrics.Registry)),
+			NextChange:  simCloud.NextChange,
+			Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
+			WatchFilter: opts.watchFilter,
+			Workload: workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{
+				QPS: opts.workloadClientQPS, Burst: opts.workloadClientBurst,
+			}, nil),
 		}).SetupWithManager(ctx, mgr)
 	},
 }

@@ -73,6 +73,9 @@ type Instance struct {
 	// Reason says why an instance is pending or terminated (Booting, InsufficientCapacity, LaunchFailed,
 	// TerminatedOutOfBand, ...).
 	Reason string
+	// NeverReady marks an instance that runs but whose Node never becomes Ready: a simulated fault; real
+	// clouds leave it false.
+	NeverReady bool
 }
 
 // Cloud is a cloud's scaling-group API.

@@ -120,7 +120,7 @@ func (s *groupState) view(ref cloud.GroupRef, now time.Time) []cloud.Instance {
 		in := cloud.Instance{
 			ID: r.ID, ProviderID: ProviderID(s.Region, ref.Name, r.ID), FailureDomain: r.FailureDomain,
 			SpecHash: r.SpecHash, BootstrapSecret: r.BootstrapSecret, Version: r.Version, InstanceType: r.InstanceType,
-			LaunchedAt: r.LaunchedAt, Reason: r.Reason,
+			LaunchedAt: r.LaunchedAt, Reason: r.Reason, NeverReady: r.NeverReady,
 		}
 		switch {
 		case r.Reason == ReasonLaunchFailed:

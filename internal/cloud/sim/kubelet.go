@@ -1,0 +1,180 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+)
+
+// InstanceType is what one instance of a type offers.
+type InstanceType struct {
+	CPU, Memory, Pods, EphemeralStorage resource.Quantity
+}
+
+// InstanceTypes are the simulated cloud's instance types.
+var InstanceTypes = map[string]InstanceType{
+	"sim.small":  {CPU: resource.MustParse("2"), Memory: resource.MustParse("4Gi"), Pods: resource.MustParse("110"), EphemeralStorage: resource.MustParse("50Gi")},
+	"sim.medium": {CPU: resource.MustParse("4"), Memory: resource.MustParse("16Gi"), Pods: resource.MustParse("110"), EphemeralStorage: resource.MustParse("100Gi")},
+	"sim.large":  {CPU: resource.MustParse("8"), Memory: resource.MustParse("32Gi"), Pods: resource.MustParse("110"), EphemeralStorage: resource.MustParse("200Gi")},
+}
+
+// DefaultInstanceType is used when a pool names none or an unknown one.
+const DefaultInstanceType = "sim.medium"
+
+// ResourceList is what one instance of the type offers, as Node capacity.
+func (t InstanceType) ResourceList() corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU: t.CPU, corev1.ResourceMemory: t.Memory, corev1.ResourcePods: t.Pods,
+		corev1.ResourceEphemeralStorage: t.EphemeralStorage,
+	}
+}
+
+// Node facts every simulated instance reports.
+const (
+	Architecture    = "amd64"
+	OperatingSystem = "linux"
+	// UninitializedTaint is the taint a bootstrap provider's kubelet registers Nodes with; Cluster API
+	// removes it once it has adopted the Node.
+	UninitializedTaint = "node.cluster.x-k8s.io/uninitialized"
+)
+
+// ErrNoBootstrapData says an instance cannot join: its bootstrap data Secret is missing or empty.
+var ErrNoBootstrapData = errors.New("bootstrap data missing or empty")
+
+// Kubelet does for an instance what its kubelet would: register the Node, keep its Ready condition fresh, and
+// report Unknown once the instance is gone.
+type Kubelet struct {
+	// Workload writes the workload cluster's Nodes.
+	Workload client.Client
+	// Heartbeat is how often a running instance refreshes its Node's Ready condition.
+	Heartbeat time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (k *Kubelet) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+// Sync brings the Node of one instance in line with the instance's state and returns the Node (nil when the
+// instance has none), and when the next heartbeat is due (zero when none is).
+func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, hasBootstrapData bool) (*corev1.Node, time.Time, error) {
+	node := &corev1.Node{}
+	err := k.Workload.Get(ctx, client.ObjectKey{Name: in.ID}, node)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, time.Time{}, fmt.Errorf("reading Node %s: %w", in.ID, err)
+	}
+	exists := err == nil
+	now := k.now()
+
+	switch in.State {
+	case cloud.Pending:
+		return nil, time.Time{}, nil
+	case cloud.Terminating, cloud.Terminated:
+		if !exists {
+			return nil, time.Time{}, nil
+		}
+		// Heartbeats stop; the node lifecycle controller would mark the Node Unknown. Envtest has none, so the
+		// simulation does it. The Node itself stays: deleting it is the MachinePool controller's job.
+		return node, time.Time{}, k.setReady(ctx, node, corev1.ConditionUnknown, "NodeStatusUnknown", "the instance stopped posting status", now)
+	}
+
+	if !hasBootstrapData {
+		return nil, time.Time{}, ErrNoBootstrapData
+	}
+	if !exists {
+		node = k.newNode(in)
+		if err := k.Workload.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, time.Time{}, fmt.Errorf("registering Node %s: %w", in.ID, err)
+		}
+	}
+	status, reason, message := corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"
+	if in.NeverReady {
+		status, reason, message = corev1.ConditionFalse, "KubeletNotReady", "container runtime network not ready (injected)"
+	}
+	if err := k.setReady(ctx, node, status, reason, message, now); err != nil {
+		return node, time.Time{}, err
+	}
+	return node, heartbeatOf(node).Add(k.Heartbeat), nil
+}
+
+func heartbeatOf(node *corev1.Node) time.Time {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.LastHeartbeatTime.Time
+		}
+	}
+	return time.Time{}
+}
+
+func (k *Kubelet) newNode(in cloud.Instance) *corev1.Node {
+	t, ok := InstanceTypes[in.InstanceType]
+	if !ok {
+		t = InstanceTypes[DefaultInstanceType]
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: in.ID,
+			Labels: map[string]string{
+				corev1.LabelHostname: in.ID, corev1.LabelArchStable: Architecture, corev1.LabelOSStable: OperatingSystem,
+				corev1.LabelInstanceTypeStable: in.InstanceType, corev1.LabelTopologyZone: in.FailureDomain,
+			},
+		},
+		Spec: corev1.NodeSpec{
+			ProviderID: in.ProviderID,
+			Taints:     []corev1.Taint{{Key: UninitializedTaint, Effect: corev1.TaintEffectNoSchedule}},
+		},
+		Status: corev1.NodeStatus{Capacity: t.ResourceList(), Allocatable: t.ResourceList()},
+	}
+}
+
+// setReady writes the Node's Ready condition when its status changes or its heartbeat is due.
+func (k *Kubelet) setReady(ctx context.Context, node *corev1.Node, status corev1.ConditionStatus, reason, message string, now time.Time) error {
+	var current *corev1.NodeCondition
+	for i := range node.Status.Conditions {
+		if node.Status.Conditions[i].Type == corev1.NodeReady {
+			current = &node.Status.Conditions[i]
+		}
+	}
+	if current != nil && current.Status == status && (status != corev1.ConditionTrue && status != corev1.ConditionFalse ||
+		now.Sub(current.LastHeartbeatTime.Time) < k.Heartbeat) {
+		return nil
+	}
+	patched := node.DeepCopy()
+	transition := metav1.NewTime(now)
+	if current != nil && current.Status == status {
+		transition = current.LastTransitionTime
+	}
+	cond := corev1.NodeCondition{Type: corev1.NodeReady, Status: status, Reason: reason, Message: message,
+		LastHeartbeatTime: metav1.NewTime(now), LastTransitionTime: transition}
+	replaced := false
+	for i := range patched.Status.Conditions {
+		if patched.Status.Conditions[i].Type == corev1.NodeReady {
+			patched.Status.Conditions[i], replaced = cond, true
+		}
+	}
+	if !replaced {
+		patched.Status.Conditions = append(patched.Status.Conditions, cond)
+	}
+	if len(patched.Status.Capacity) == 0 {
+		patched.Status.Capacity = node.Status.Capacity
+	}
+	patched.Status.NodeInfo.Architecture, patched.Status.NodeInfo.OperatingSystem = Architecture, OperatingSystem
+	if err := k.Workload.Status().Patch(ctx, patched, client.MergeFrom(node)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("posting status of Node %s: %w", node.Name, err)
+	}
+	*node = *patched
+	return nil
+}

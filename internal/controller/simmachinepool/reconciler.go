@@ -1,0 +1,419 @@
+package simmachinepool
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
+	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+)
+
+// ControllerName is the controller's name in logs, metrics and --controllers.
+const ControllerName = "simmachinepool"
+
+// Condition types and reasons of a SimMachinePool.
+const (
+	ScalingGroupReadyCondition corev1beta1.ConditionType = "ScalingGroupReady"
+	InstancesReadyCondition    corev1beta1.ConditionType = "InstancesReady"
+
+	WaitingForOwnerReason         = "WaitingForOwner"
+	WaitingForBootstrapDataReason = "WaitingForBootstrapData"
+	BootstrapDataMissingReason    = "BootstrapDataMissing"
+	CloudErrorReason              = "CloudAPIError"
+	InstancesNotReadyReason       = "InstancesNotReady"
+	WaitingForKubeconfigReason    = "WaitingForKubeconfig"
+)
+
+// +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=simmachinepools,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=simmachinepools/status;simmachinepools/finalizers,verbs=get;update;patch
+// +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machinepools,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+
+// Reconciler reconciles SimMachinePools.
+type Reconciler struct {
+	// Client reads through the manager's cache.
+	Client client.Client
+	// APIReader reads uncached: bootstrap data Secrets.
+	APIReader client.Reader
+	// Cloud is the scaling-group API.
+	Cloud cloud.Cloud
+	// NextChange, when set, tells when a group's instances next change state on their own (boot, shutdown).
+	NextChange func(context.Context, cloud.GroupRef) (time.Time, error)
+	// Workload gives clients of workload clusters, for the instances' kubelets.
+	Workload *workload.Tracker
+	// Heartbeat is how often a running instance refreshes its Node; default 40s.
+	Heartbeat time.Duration
+	// Recorder emits events.
+	Recorder events.EventRecorder
+	// WatchFilter, when set, restricts the controller to objects labelled cluster.x-k8s.io/watch-filter=<value>.
+	WatchFilter string
+}
+
+// SetupWithManager registers the controller and its watches.
+func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
+	if r.Heartbeat <= 0 {
+		r.Heartbeat = 40 * time.Second
+	}
+	if r.Workload == nil {
+		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{}, nil)
+	}
+	filter := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
+	})
+	// The workload clients' watches end with the manager.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.Workload.Stop()
+		return nil
+	})); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		For(&infrav1beta1.SimMachinePool{}, builder.WithPredicates(filter, notOwnStatus())).
+		Watches(&corev1beta1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(infraOfPool)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
+		Complete(r)
+}
+
+// notOwnStatus drops the update events of the controller's own status writes.
+func notOwnStatus() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld, e.ObjectNew
+		return o.GetGeneration() != n.GetGeneration() || !reflect.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) ||
+			!reflect.DeepEqual(o.GetLabels(), n.GetLabels()) || !reflect.DeepEqual(o.GetOwnerReferences(), n.GetOwnerReferences()) ||
+			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
+	}}
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// infraOfPool maps a MachinePool to the SimMachinePool it references.
+func infraOfPool(_ context.Context, o client.Object) []reconcile.Request {
+	ref := o.(*corev1beta1.MachinePool).Spec.Template.Spec.InfrastructureRef
+	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+	if ref.Kind != "SimMachinePool" || gv.Group != infrav1beta1.GroupVersion.Group {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}}}
+}
+
+// ownerPool returns the MachinePool that owns the SimMachinePool, or nil while none does.
+func (r *Reconciler) ownerPool(ctx context.Context, smp *infrav1beta1.SimMachinePool) (*corev1beta1.MachinePool, error) {
+	for _, ref := range smp.OwnerReferences {
+		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+		if ref.Kind != "MachinePool" || gv.Group != corev1beta1.GroupVersion.Group {
+			continue
+		}
+		pool := &corev1beta1.MachinePool{}
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: smp.Namespace, Name: ref.Name}, pool)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return pool, err
+	}
+	return nil, nil
+}
+
+// Reconcile drives one SimMachinePool's scaling group.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
+	smp := &infrav1beta1.SimMachinePool{}
+	if err := r.Client.Get(ctx, req.NamespacedName, smp); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("SimMachinePool", klog.KObj(smp)))
+	group := cloud.GroupRef{Namespace: smp.Namespace, Name: smp.Name}
+
+	pool, err := r.ownerPool(ctx, smp)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	original := smp.DeepCopy()
+	defer func() {
+		smp.Status.ObservedGeneration = smp.Generation
+		if err := r.patch(ctx, original, smp); err != nil {
+			reterr = kerrors.NewAggregate([]error{reterr, err})
+		}
+	}()
+
+	_, paused := smp.Annotations[corev1beta1.PausedAnnotation]
+	if pool != nil {
+		_, poolPaused := pool.Annotations[corev1beta1.PausedAnnotation]
+		paused = paused || poolPaused
+	}
+	if paused {
+		conditions.Set(&smp.Status.Conditions, corev1beta1.Condition{Type: corev1beta1.PausedCondition, Status: corev1.ConditionTrue,
+			Reason: corev1beta1.PausedReason, Message: "the SimMachinePool or its MachinePool has the " + corev1beta1.PausedAnnotation + " annotation"})
+		return ctrl.Result{}, nil
+	}
+	conditions.Delete(&smp.Status.Conditions, corev1beta1.PausedCondition)
+
+	if !smp.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, smp, group)
+	}
+	if pool == nil {
+		conditions.MarkFalse(&smp.Status.Conditions, corev1beta1.ReadyCondition, WaitingForOwnerReason, corev1beta1.ConditionSeverityInfo,
+			"waiting for a MachinePool to reference and own this SimMachinePool")
+		return ctrl.Result{}, nil
+	}
+	controllerutil.AddFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer)
+	publishCapacity(smp)
+
+	secretName := pool.Spec.Template.Spec.Bootstrap.DataSecretName
+	if secretName == nil || *secretName == "" {
+		conditions.MarkFalse(&smp.Status.Conditions, corev1beta1.ReadyCondition, WaitingForBootstrapDataReason, corev1beta1.ConditionSeverityInfo,
+			"waiting for MachinePool %s to have spec.template.spec.bootstrap.dataSecretName", pool.Name)
+		return ctrl.Result{}, nil
+	}
+	return r.reconcileGroup(ctx, smp, pool, group, *secretName)
+}
+
+func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, group cloud.GroupRef, secretName string) (ctrl.Result, error) {
+	desired := int32(1)
+	if pool.Spec.Replicas != nil {
+		desired = max(*pool.Spec.Replicas, 0)
+	}
+	launch := launchConfig(smp, pool, secretName)
+
+	instances, err := r.instances(ctx, group)
+	if err != nil {
+		return ctrl.Result{}, r.cloudError(smp, err)
+	}
+	wc, _ := r.workloadCluster(ctx, pool)
+	nodes := r.nodesOf(ctx, wc, instances)
+
+	// Scale in first, choosing the victims; the group then only launches up to the desired count.
+	var live []candidate
+	for i, in := range instances {
+		if in.State == cloud.Pending || in.State == cloud.Running {
+			n := nodes[in.ID]
+			live = append(live, candidate{instance: in, seq: i, ready: in.State == cloud.Running && nodeReady(n),
+				marked: n != nil && hasKey(n.Annotations, DeleteMachineAnnotation), outdated: in.SpecHash != launch.SpecHash})
+		}
+	}
+	if excess := len(live) - int(desired); excess > 0 {
+		for _, victim := range pickVictims(live, excess, deletePolicy(smp)) {
+			if err := r.Cloud.Terminate(ctx, group, victim.ID); err != nil && !errors.Is(err, cloud.ErrInstanceNotFound) {
+				return ctrl.Result{}, r.cloudError(smp, err)
+			}
+			r.event(smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s to scale in to %d", victim.ID, desired)
+		}
+	}
+	if err := r.Cloud.EnsureGroup(ctx, cloud.GroupSpec{Ref: group, Region: smp.Spec.Region, Desired: desired, Launch: launch, Settings: settings(smp)}); err != nil {
+		return ctrl.Result{}, r.cloudError(smp, err)
+	}
+	if instances, err = r.instances(ctx, group); err != nil {
+		return ctrl.Result{}, r.cloudError(smp, err)
+	}
+	conditions.MarkTrue(&smp.Status.Conditions, ScalingGroupReadyCondition)
+
+	next, nodes, blocked, err := r.runKubelets(ctx, smp, pool, wc, instances, secretName)
+	writeStatus(smp, desired, instances, nodes, blocked)
+	if r.NextChange != nil {
+		if t, err := r.NextChange(ctx, group); err == nil && !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if next.IsZero() {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: max(time.Until(next), 100*time.Millisecond)}, err
+}
+
+func (r *Reconciler) instances(ctx context.Context, group cloud.GroupRef) ([]cloud.Instance, error) {
+	instances, err := r.Cloud.Instances(ctx, group)
+	if errors.Is(err, cloud.ErrGroupNotFound) {
+		return nil, nil
+	}
+	return instances, err
+}
+
+func (r *Reconciler) cloudError(smp *infrav1beta1.SimMachinePool, err error) error {
+	conditions.MarkFalse(&smp.Status.Conditions, ScalingGroupReadyCondition, CloudErrorReason, corev1beta1.ConditionSeverityWarning, "%v", err)
+	conditions.MarkFalse(&smp.Status.Conditions, corev1beta1.ReadyCondition, CloudErrorReason, corev1beta1.ConditionSeverityWarning, "%v", err)
+	return err
+}
+
+// workloadCluster returns the client of the pool's workload cluster, or nil while its kubeconfig is missing
+// or it cannot be reached (instances then boot but cannot register).
+func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.MachinePool) (*workload.Cluster, error) {
+	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}, "")
+}
+
+// nodesOf reads the Nodes of the instances, by instance ID (the Node name a simulated kubelet registers).
+func (r *Reconciler) nodesOf(ctx context.Context, wc *workload.Cluster, instances []cloud.Instance) map[string]*corev1.Node {
+	out := map[string]*corev1.Node{}
+	if wc == nil {
+		return out
+	}
+	for _, in := range instances {
+		n := &corev1.Node{}
+		if err := wc.Get(ctx, client.ObjectKey{Name: in.ID}, n); err == nil {
+			out[in.ID] = n
+		}
+	}
+	return out
+}
+
+// runKubelets lets every instance do what its kubelet would. It returns when the next heartbeat is due, the
+// instances' Nodes, and a condition when instances cannot join at all.
+func (r *Reconciler) runKubelets(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, wc *workload.Cluster, instances []cloud.Instance, secretName string) (time.Time, map[string]*corev1.Node, *corev1beta1.Condition, error) {
+	nodes := map[string]*corev1.Node{}
+	if wc == nil {
+		return time.Time{}, nodes, &corev1beta1.Condition{Reason: WaitingForKubeconfigReason, Severity: corev1beta1.ConditionSeverityInfo,
+			Message: fmt.Sprintf("instances cannot join: no reachable workload cluster behind Secret %s/%s", pool.Namespace, workload.KubeconfigSecretName(pool.Spec.ClusterName))}, nil
+	}
+	var blocked *corev1beta1.Condition
+	hasData := r.bootstrapDataExists(ctx, smp.Namespace, secretName)
+	if !hasData {
+		blocked = &corev1beta1.Condition{Reason: BootstrapDataMissingReason, Severity: corev1beta1.ConditionSeverityWarning,
+			Message: fmt.Sprintf("instances cannot join: bootstrap data Secret %s/%s is missing or has no \"value\"", smp.Namespace, secretName)}
+	}
+	kubelet := &sim.Kubelet{Workload: wc, Heartbeat: r.Heartbeat}
+	var next time.Time
+	var errs []error
+	for _, in := range instances {
+		// An instance joins with the data it was launched with; a rolled-over Secret name keeps old instances
+		// on theirs.
+		joinable := hasData
+		if in.BootstrapSecret != secretName {
+			joinable = r.bootstrapDataExists(ctx, smp.Namespace, in.BootstrapSecret)
+		}
+		node, due, err := kubelet.Sync(ctx, in, joinable)
+		if err != nil && !errors.Is(err, sim.ErrNoBootstrapData) {
+			errs = append(errs, err)
+		}
+		if node != nil {
+			nodes[in.ID] = node
+		}
+		if !due.IsZero() && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+	}
+	return next, nodes, blocked, errors.Join(errs...)
+}
+
+// bootstrapDataExists says whether the bootstrap data Secret exists with a non-empty "value".
+func (r *Reconciler) bootstrapDataExists(ctx context.Context, namespace, name string) bool {
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
+		return false
+	}
+	return len(s.Data["value"]) > 0
+}
+
+func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimMachinePool, group cloud.GroupRef) error {
+	if !controllerutil.ContainsFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer) {
+		return nil
+	}
+	if err := r.Cloud.DeleteGroup(ctx, group); err != nil {
+		return r.cloudError(smp, err)
+	}
+	r.event(smp, corev1.EventTypeNormal, "ScalingGroupDeleted", "Delete", "deleted scaling group %s and its instances", group)
+	controllerutil.RemoveFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer)
+	return nil
+}
+
+// patch writes metadata/spec and status, each only when changed.
+func (r *Reconciler) patch(ctx context.Context, original, smp *infrav1beta1.SimMachinePool) error {
+	if !reflect.DeepEqual(original.ObjectMeta, smp.ObjectMeta) || !reflect.DeepEqual(original.Spec, smp.Spec) {
+		opts := []client.MergeFromOption{}
+		if !reflect.DeepEqual(original.Finalizers, smp.Finalizers) {
+			opts = append(opts, client.MergeFromWithOptimisticLock{})
+		}
+		status := smp.Status.DeepCopy()
+		if err := r.Client.Patch(ctx, smp, client.MergeFromWithOptions(original, opts...)); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("patching SimMachinePool %s: %w", klog.KObj(smp), err)
+		}
+		smp.Status = *status
+	}
+	if !reflect.DeepEqual(original.Status, smp.Status) {
+		if err := r.Client.Status().Patch(ctx, smp, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("patching the status of SimMachinePool %s: %w", klog.KObj(smp), err)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) event(smp *infrav1beta1.SimMachinePool, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(smp, nil, eventType, reason, action, note, args...)
+	}
+}
+
+// launchConfig is what new instances get; its spec hash covers version, instance type and the bootstrap
+// Secret's name, never the Secret's contents (bootstrap providers rotate join tokens in place).
+func launchConfig(smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, secretName string) cloud.LaunchConfig {
+	version := ""
+	if v := pool.Spec.Template.Spec.Version; v != nil {
+		version = *v
+	}
+	instanceType := smp.Spec.InstanceType
+	if _, ok := sim.InstanceTypes[instanceType]; !ok {
+		instanceType = sim.DefaultInstanceType
+	}
+	failureDomains := smp.Spec.FailureDomains
+	if len(failureDomains) == 0 {
+		failureDomains = pool.Spec.FailureDomains
+	}
+	sum := sha256.Sum256([]byte(version + "\x00" + instanceType + "\x00" + secretName))
+	return cloud.LaunchConfig{BootstrapSecret: secretName, Version: version, InstanceType: instanceType,
+		FailureDomains: failureDomains, SpecHash: hex.EncodeToString(sum[:])[:16]}
+}
+
+func settings(smp *infrav1beta1.SimMachinePool) map[string]string {
+	s := map[string]string{}
+	if sim := smp.Spec.Simulation; sim != nil {
+		if sim.BootDelay != nil {
+			s["sim.bootDelay"] = sim.BootDelay.Duration.String()
+		}
+		if sim.BootJitter != nil {
+			s["sim.bootJitter"] = sim.BootJitter.Duration.String()
+		}
+		if sim.CapacityLimit != nil {
+			s["sim.capacityLimit"] = fmt.Sprint(*sim.CapacityLimit)
+		}
+	}
+	return s
+}
+
+func deletePolicy(smp *infrav1beta1.SimMachinePool) infrav1beta1.DeletePolicy {
+	if s := smp.Spec.Strategy; s != nil && s.RollingUpdate != nil && s.RollingUpdate.DeletePolicy != "" {
+		return s.RollingUpdate.DeletePolicy
+	}
+	return infrav1beta1.DeletePolicyOldest
+}
