@@ -62,6 +62,9 @@ var reconcilers = map[string]setupFunc{
 			return err
 		}
 		simCloud := sim.New(&sim.ConfigMapStore{Client: direct}, sim.WithSeed(time.Now().UnixNano()))
+		if err := (&simmachinepool.SimClusterReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+			return err
+		}
 		return (&simmachinepool.Reconciler{
 			Client:      mgr.GetClient(),
 			APIReader:   mgr.GetAPIReader(),
