@@ -108,6 +108,9 @@ func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options, onC
 type Cluster struct {
 	// Client reads Nodes from the cache and writes to the workload cluster's API server.
 	client.Client
+	// Direct reads from the API server, for the rare reads of other kinds (a drained Node's Pods) that are not
+	// worth a cache of every object of the kind.
+	Direct        client.Reader
 	key           types.NamespacedName
 	secretVersion string
 	cancel        context.CancelFunc
@@ -251,7 +254,12 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		cancel()
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
-	wc := &Cluster{Client: c, key: cluster, secretVersion: secret.ResourceVersion, cancel: cancel}
+	direct, err := client.New(cfg, client.Options{Scheme: t.scheme})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
+	}
+	wc := &Cluster{Client: c, Direct: direct, key: cluster, secretVersion: secret.ResourceVersion, cancel: cancel}
 	probe, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		cancel()

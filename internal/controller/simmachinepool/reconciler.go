@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -200,10 +201,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 }
 
 func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, group cloud.GroupRef, secretName string) (ctrl.Result, error) {
-	desired := int32(1)
-	if pool.Spec.Replicas != nil {
-		desired = max(*pool.Spec.Replicas, 0)
-	}
+	desired := poolReplicas(pool)
 	launch := launchConfig(smp, pool, secretName)
 
 	instances, err := r.instances(ctx, group)
@@ -213,23 +211,55 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	wc, _ := r.workloadCluster(ctx, pool)
 	nodes := r.nodesOf(ctx, wc, instances)
 
-	// Scale in first, choosing the victims; the group then only launches up to the desired count.
-	var live []candidate
+	// Instances launched with another spec hash are replaced within maxSurge/maxUnavailable: the group grows
+	// by the surge, and an outdated instance goes only while enough Ready ones remain.
+	var live, outdated []candidate
+	var readyLive int
 	for i, in := range instances {
-		if in.State == cloud.Pending || in.State == cloud.Running {
-			n := nodes[in.ID]
-			live = append(live, candidate{instance: in, seq: i, ready: in.State == cloud.Running && nodeReady(n),
-				marked: n != nil && hasKey(n.Annotations, DeleteMachineAnnotation), outdated: in.SpecHash != launch.SpecHash})
+		if in.State != cloud.Pending && in.State != cloud.Running {
+			continue
+		}
+		n := nodes[in.ID]
+		c := candidate{instance: in, seq: i, ready: in.State == cloud.Running && nodeReady(n),
+			marked: n != nil && hasKey(n.Annotations, DeleteMachineAnnotation), outdated: in.SpecHash != launch.SpecHash}
+		live = append(live, c)
+		if c.outdated {
+			outdated = append(outdated, c)
+		}
+		if c.ready {
+			readyLive++
 		}
 	}
-	if excess := len(live) - int(desired); excess > 0 {
-		for _, victim := range pickVictims(live, excess, deletePolicy(smp)) {
-			if err := r.Cloud.Terminate(ctx, group, victim.ID); err != nil && !errors.Is(err, cloud.ErrInstanceNotFound) {
-				return ctrl.Result{}, r.cloudError(smp, err)
-			}
-			r.event(smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s to scale in to %d", victim.ID, desired)
+	maxSurge, maxUnavailable := rollingBounds(smp, desired)
+	target := desired
+	if len(outdated) > 0 {
+		target += min(maxSurge, int32(len(outdated))) //nolint:gosec // bounded by the pool's size
+	}
+
+	var victims []cloud.Instance
+	if excess := len(live) - int(target); excess > 0 {
+		victims = pickVictims(live, excess, deletePolicy(smp)) // scale-in
+	} else if len(outdated) > 0 {
+		if budget := readyLive - int(desired-maxUnavailable); budget > 0 {
+			victims = pickVictims(outdated, min(budget, len(outdated)), deletePolicy(smp)) // rollout
 		}
 	}
+	requeue := time.Duration(0)
+	for _, victim := range victims {
+		drained, err := r.drain(ctx, smp, pool, wc, nodes[victim.ID])
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !drained {
+			requeue = drainRetry
+			continue
+		}
+		if err := r.Cloud.Terminate(ctx, group, victim.ID); err != nil && !errors.Is(err, cloud.ErrInstanceNotFound) {
+			return ctrl.Result{}, r.cloudError(smp, err)
+		}
+		r.event(smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s (desired %d)", victim.ID, desired)
+	}
+	desired = target
 	if err := r.Cloud.EnsureGroup(ctx, cloud.GroupSpec{Ref: group, Region: smp.Spec.Region, Desired: desired, Launch: launch, Settings: settings(smp)}); err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
 	}
@@ -239,16 +269,28 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	conditions.MarkTrue(&smp.Status.Conditions, ScalingGroupReadyCondition)
 
 	next, nodes, blocked, err := r.runKubelets(ctx, smp, pool, wc, instances, secretName)
-	writeStatus(smp, desired, instances, nodes, blocked)
+	writeStatus(smp, poolReplicas(pool), instances, nodes, blocked)
+	if smp.Status.ReadyReplicas > int32(readyLive) { //nolint:gosec // bounded by the pool's size
+		// Nodes became Ready in this pass: the scale and rollout decisions above did not see them yet.
+		requeue = shortestWait(requeue, 200*time.Millisecond)
+	}
 	if r.NextChange != nil {
 		if t, err := r.NextChange(ctx, group); err == nil && !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	if next.IsZero() {
-		return ctrl.Result{}, err
+	after := requeue
+	if !next.IsZero() {
+		after = shortestWait(after, max(time.Until(next), 100*time.Millisecond))
 	}
-	return ctrl.Result{RequeueAfter: max(time.Until(next), 100*time.Millisecond)}, err
+	return ctrl.Result{RequeueAfter: after}, err
+}
+
+func shortestWait(a, b time.Duration) time.Duration {
+	if a == 0 || b < a {
+		return b
+	}
+	return a
 }
 
 func (r *Reconciler) instances(ctx context.Context, group cloud.GroupRef) ([]cloud.Instance, error) {
@@ -409,6 +451,40 @@ func settings(smp *infrav1beta1.SimMachinePool) map[string]string {
 		}
 	}
 	return s
+}
+
+// poolReplicas is the owning pool's spec.replicas: unset means 1, negative 0.
+func poolReplicas(pool *corev1beta1.MachinePool) int32 {
+	if pool.Spec.Replicas == nil {
+		return 1
+	}
+	return max(*pool.Spec.Replicas, 0)
+}
+
+// rollingBounds resolves maxSurge (default 1, percentages round up) and maxUnavailable (default 0, round down)
+// against the desired count; at least one of them is kept above zero so a rollout always progresses.
+func rollingBounds(smp *infrav1beta1.SimMachinePool, desired int32) (surge, unavailable int32) {
+	surgeV, unavailV := intstr.FromInt32(1), intstr.FromInt32(0)
+	if s := smp.Spec.Strategy; s != nil && s.RollingUpdate != nil {
+		if s.RollingUpdate.MaxSurge != nil {
+			surgeV = *s.RollingUpdate.MaxSurge
+		}
+		if s.RollingUpdate.MaxUnavailable != nil {
+			unavailV = *s.RollingUpdate.MaxUnavailable
+		}
+	}
+	s, err1 := intstr.GetScaledValueFromIntOrPercent(&surgeV, int(desired), true)
+	u, err2 := intstr.GetScaledValueFromIntOrPercent(&unavailV, int(desired), false)
+	if err1 != nil || s < 0 {
+		s = 1
+	}
+	if err2 != nil || u < 0 {
+		u = 0
+	}
+	if s == 0 && u == 0 {
+		s = 1
+	}
+	return int32(min(s, int(desired)+1)), int32(min(u, int(desired))) //nolint:gosec // bounded by desired
 }
 
 func deletePolicy(smp *infrav1beta1.SimMachinePool) infrav1beta1.DeletePolicy {
