@@ -35,6 +35,7 @@ type controllerOptions struct {
 	poolConcurrency     int
 	workloadClientQPS   float32
 	workloadClientBurst int
+	simHeartbeat        time.Duration
 }
 
 // setupFunc registers one controller with the manager.
@@ -70,6 +71,7 @@ var reconcilers = map[string]setupFunc{
 			APIReader:   mgr.GetAPIReader(),
 			Cloud:       cloud.WithMetrics(simCloud, cloud.NewMetrics(metrics.Registry)),
 			NextChange:  simCloud.NextChange,
+			Heartbeat:   opts.simHeartbeat,
 			Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,
 			Workload: workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{

@@ -158,6 +158,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		poolConcurrency:     o.poolConcurrency,
 		workloadClientQPS:   o.workloadClientQPS,
 		workloadClientBurst: o.workloadClientBurst,
+		simHeartbeat:        o.simHeartbeat,
 	}
 	for _, name := range o.controllers {
 		setup, ok := reconcilers[name]

@@ -37,6 +37,7 @@ type options struct {
 	kubeAPIBurst        int
 	workloadClientQPS   float32
 	workloadClientBurst int
+	simHeartbeat        time.Duration
 	logs                *logsv1.LoggingConfiguration
 }
 
@@ -82,6 +83,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		"Queries per second the manager may send to each workload cluster's API server.")
 	fs.IntVar(&o.workloadClientBurst, "workload-client-burst", 200,
 		"Burst of queries the manager may send to each workload cluster's API server.")
+	fs.DurationVar(&o.simHeartbeat, "sim-heartbeat-interval", 40*time.Second,
+		"How often a simulated instance refreshes its Node's Ready condition; longer keeps large simulated pools cheap.")
 	feature.MutableGates.AddFlag(fs)
 
 	o.logs = logsv1.NewLoggingConfiguration()
@@ -125,6 +128,9 @@ func (o *options) validate() error {
 		if p.value <= 0 {
 			problems = append(problems, fmt.Sprintf("%s must be positive, not %v", p.name, p.value))
 		}
+	}
+	if o.simHeartbeat < time.Second {
+		problems = append(problems, fmt.Sprintf("--sim-heartbeat-interval must be at least 1s, not %s", o.simHeartbeat))
 	}
 	if o.syncPeriod <= 0 {
 		problems = append(problems, fmt.Sprintf("--sync-period must be positive, not %s", o.syncPeriod))
