@@ -18,6 +18,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 )
 
 func crdMetadata() *metav1.PartialObjectMetadata {
@@ -117,5 +118,5 @@ func (r *Reconciler) patchPaused(ctx context.Context, pool *corev1beta1.MachineP
 		Message: "nothing is reconciled while " + why,
 	})
 	pool.Status.ObservedGeneration = pool.Generation
-	return r.patch(ctx, original, pool)
+	return patch.Apply(ctx, r.Client, original, pool)
 }

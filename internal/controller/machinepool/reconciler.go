@@ -2,7 +2,6 @@ package machinepool
 
 import (
 	"context"
-	"fmt"
 	"reflect"
 	"sync"
 	"time"
@@ -31,6 +30,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -189,7 +189,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	defer func() {
 		r.computeStatus(s)
 		recordReplicas(pool)
-		if err := r.patch(ctx, original, pool); err != nil {
+		if err := patch.Apply(ctx, r.Client, original, pool); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
@@ -236,34 +236,6 @@ func lowestRequeue(a, b ctrl.Result) ctrl.Result {
 		return b
 	}
 	return a
-}
-
-// patch writes what the reconcile changed: metadata and spec in one patch, status in another, each only when
-// it changed. When the first fails the status is not written either, so it never describes a spec that did
-// not land; the reconcile is retried.
-func (r *Reconciler) patch(ctx context.Context, original, pool *corev1beta1.MachinePool) error {
-	if !reflect.DeepEqual(original.ObjectMeta, pool.ObjectMeta) || !reflect.DeepEqual(original.Spec, pool.Spec) {
-		opts := []client.MergeFromOption{}
-		// A merge patch replaces whole lists: lock when changing the finalizers or owner references, so that
-		// one someone else added meanwhile is not dropped. Other fields are maps or the controller's own.
-		if !reflect.DeepEqual(original.Finalizers, pool.Finalizers) || !reflect.DeepEqual(original.OwnerReferences, pool.OwnerReferences) {
-			opts = append(opts, client.MergeFromWithOptimisticLock{})
-		}
-		status := pool.Status.DeepCopy()
-		if err := r.Client.Patch(ctx, pool, client.MergeFromWithOptions(original, opts...)); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("patching MachinePool %s: %w", klog.KObj(pool), err)
-		}
-		pool.Status = *status
-	}
-	if !reflect.DeepEqual(original.Status, pool.Status) {
-		if err := r.Client.Status().Patch(ctx, pool, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("patching the status of MachinePool %s: %w", klog.KObj(pool), err)
-		}
-	}
-	return nil
 }
 
 // event records an event on the pool for something a user acts on.

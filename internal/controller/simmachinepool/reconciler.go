@@ -33,6 +33,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -163,7 +164,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	original := smp.DeepCopy()
 	defer func() {
 		smp.Status.ObservedGeneration = smp.Generation
-		if err := r.patch(ctx, original, smp); err != nil {
+		if err := patch.Apply(ctx, r.Client, original, smp); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
@@ -384,30 +385,6 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimM
 	}
 	r.event(smp, corev1.EventTypeNormal, "ScalingGroupDeleted", "Delete", "deleted scaling group %s and its instances", group)
 	controllerutil.RemoveFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer)
-	return nil
-}
-
-// patch writes metadata/spec and status, each only when changed.
-func (r *Reconciler) patch(ctx context.Context, original, smp *infrav1beta1.SimMachinePool) error {
-	if !reflect.DeepEqual(original.ObjectMeta, smp.ObjectMeta) || !reflect.DeepEqual(original.Spec, smp.Spec) {
-		opts := []client.MergeFromOption{}
-		if !reflect.DeepEqual(original.Finalizers, smp.Finalizers) {
-			opts = append(opts, client.MergeFromWithOptimisticLock{})
-		}
-		status := smp.Status.DeepCopy()
-		if err := r.Client.Patch(ctx, smp, client.MergeFromWithOptions(original, opts...)); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("patching SimMachinePool %s: %w", klog.KObj(smp), err)
-		}
-		smp.Status = *status
-	}
-	if !reflect.DeepEqual(original.Status, smp.Status) {
-		if err := r.Client.Status().Patch(ctx, smp, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("patching the status of SimMachinePool %s: %w", klog.KObj(smp), err)
-		}
-	}
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -13,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -22,6 +20,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 )
 
 // SimCluster condition reasons.
@@ -94,17 +93,8 @@ func (r *SimClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	sc.Status.Initialization = &infrav1beta1.Initialization{Provisioned: &sc.Status.Ready}
 	sc.Status.ObservedGeneration = sc.Generation
 
-	if !reflect.DeepEqual(original.Spec, sc.Spec) {
-		status := sc.Status.DeepCopy()
-		if err := r.Client.Patch(ctx, sc, client.MergeFrom(original)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("patching SimCluster %s: %w", klog.KObj(sc), err)
-		}
-		sc.Status = *status
-	}
-	if !reflect.DeepEqual(original.Status, sc.Status) {
-		if err := r.Client.Status().Patch(ctx, sc, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("patching the status of SimCluster %s: %w", klog.KObj(sc), err)
-		}
+	if err := patch.Apply(ctx, r.Client, original, sc); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{}, nil
 }

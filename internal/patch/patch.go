@@ -1,0 +1,71 @@
+// Package patch writes what a reconcile changed on an object with a status subresource: metadata and spec in
+// one merge patch, status in another, each only when it changed. When the first fails the status is not
+// written either, so a status never describes a spec that did not land.
+//
+// It imports only Kubernetes and controller-runtime libraries.
+package patch
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Apply patches obj from original. A merge patch replaces whole lists, so the metadata/spec patch carries an
+// optimistic lock when the finalizers or owner references change: one someone else added meanwhile is then
+// not dropped (the reconcile retries on the conflict). A deleted object is not an error.
+func Apply(ctx context.Context, c client.Client, original, obj client.Object) error {
+	before, err := runtime.DefaultUnstructuredConverter.ToUnstructured(original)
+	if err != nil {
+		return err
+	}
+	after, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	statusBefore, statusAfter := before["status"], after["status"]
+	delete(before, "status")
+	delete(after, "status")
+
+	if !reflect.DeepEqual(before, after) {
+		var opts []client.MergeFromOption
+		if !reflect.DeepEqual(original.GetFinalizers(), obj.GetFinalizers()) ||
+			!reflect.DeepEqual(original.GetOwnerReferences(), obj.GetOwnerReferences()) {
+			opts = append(opts, client.MergeFromWithOptimisticLock{})
+		}
+		if err := c.Patch(ctx, obj, client.MergeFromWithOptions(original, opts...)); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("patching %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, klog.KObj(obj), err)
+		}
+		// The response carries the stored status; put back the one this reconcile computed.
+		if err := restoreStatus(obj, statusAfter); err != nil {
+			return err
+		}
+	}
+	if !reflect.DeepEqual(statusBefore, statusAfter) {
+		if err := c.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("patching the status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, klog.KObj(obj), err)
+		}
+	}
+	return nil
+}
+
+func restoreStatus(obj client.Object, status any) error {
+	current, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	if status == nil {
+		delete(current, "status")
+	} else {
+		current["status"] = status
+	}
+	return runtime.DefaultUnstructuredConverter.FromUnstructured(current, obj)
+}
