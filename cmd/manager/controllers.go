@@ -70,7 +70,6 @@ var reconcilers = map[string]setupFunc{
 			Client:      mgr.GetClient(),
 			APIReader:   mgr.GetAPIReader(),
 			Cloud:       cloud.WithMetrics(simCloud, cloud.NewMetrics(metrics.Registry)),
-			NextChange:  simCloud.NextChange,
 			Heartbeat:   opts.simHeartbeat,
 			Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -74,6 +75,24 @@ func newSimWorld(replicas int32) (string, *corev1beta1.MachinePool) {
 			}}},
 	}
 	Expect(k8s.Create(ctx, pool)).To(Succeed())
+	DeferCleanup(func() {
+		if !CurrentSpecReport().Failed() {
+			return
+		}
+		// What a user would look at: both objects' status and the workload Nodes.
+		smp := &infrav1beta1.SimMachinePool{}
+		_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "pool"}, smp)
+		got := &corev1beta1.MachinePool{}
+		_ = k8s.Get(ctx, client.ObjectKeyFromObject(pool), got)
+		list := &corev1.NodeList{}
+		_ = nodes.List(ctx, list)
+		var names []string
+		for _, n := range list.Items {
+			names = append(names, n.Name+" "+n.Spec.ProviderID)
+		}
+		AddReportEntry("state", fmt.Sprintf("SimMachinePool spec.providerIDList=%v status=%+v\nMachinePool spec.providerIDList=%v status=%+v\nNodes=%v",
+			smp.Spec.ProviderIDList, smp.Status, got.Spec.ProviderIDList, got.Status, names))
+	})
 	return ns.Name, pool
 }
 

@@ -76,6 +76,9 @@ type Instance struct {
 	// NeverReady marks an instance that runs but whose Node never becomes Ready: a simulated fault; real
 	// clouds leave it false.
 	NeverReady bool
+	// ChangesAt is when the instance will change state on its own (its boot or shutdown completes), if the
+	// cloud knows; zero otherwise. It may already have passed by the time the caller looks.
+	ChangesAt time.Time
 }
 
 // Cloud is a cloud's scaling-group API.

@@ -149,16 +149,6 @@ func (c *Cloud) Instances(ctx context.Context, group cloud.GroupRef) ([]cloud.In
 	return state.view(group, c.now()), nil
 }
 
-// NextChange returns when the group's instances next change state on their own (a boot or a shutdown ends),
-// or the zero time.
-func (c *Cloud) NextChange(ctx context.Context, group cloud.GroupRef) (time.Time, error) {
-	state, _, err := c.store.Load(ctx, group)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return state.nextChange(c.now()), nil
-}
-
 // Terminate implements cloud.Cloud.
 func (c *Cloud) Terminate(ctx context.Context, group cloud.GroupRef, id string) error {
 	if err := c.injectedError(); err != nil {

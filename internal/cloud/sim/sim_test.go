@@ -105,8 +105,8 @@ func TestLifecycle(t *testing.T) {
 	if got := states(t, c); got[cloud.Pending] != 2 {
 		t.Fatalf("after launch: %v, want 2 pending", got)
 	}
-	if next, _ := c.NextChange(ctx, group); !next.Equal(clk.now().Add(defaultBootDelay)) {
-		t.Errorf("NextChange = %s, want the end of the boot delay", next)
+	if booting, _ := c.Instances(ctx, group); !booting[0].ChangesAt.Equal(clk.now().Add(defaultBootDelay)) {
+		t.Errorf("ChangesAt = %s, want the end of the boot delay", booting[0].ChangesAt)
 	}
 	clk.advance(defaultBootDelay)
 	instances, _ := c.Instances(ctx, group)

@@ -131,12 +131,12 @@ func (s *groupState) view(ref cloud.GroupRef, now time.Time) []cloud.Instance {
 				in.Reason = ReasonTerminated
 			}
 		case r.TerminatingAt != nil:
-			in.State = cloud.Terminating
+			in.State, in.ChangesAt = cloud.Terminating, r.TerminatingAt.Add(terminationDelay)
 		case limited && placed >= limit:
 			in.State, in.Reason = cloud.Pending, ReasonInsufficientCapacity
 		case now.Before(r.BootAt):
 			placed++
-			in.State, in.Reason = cloud.Pending, ReasonBooting
+			in.State, in.Reason, in.ChangesAt = cloud.Pending, ReasonBooting, r.BootAt
 		default:
 			placed++
 			in.State = cloud.Running
@@ -157,23 +157,4 @@ func (s *groupState) prune(now time.Time) {
 		}
 	}
 	s.Instances = kept
-}
-
-// nextBoot is the earliest future moment an instance changes state on its own (boot or shutdown done), or
-// zero: the controller's one reason to requeue on time.
-func (s *groupState) nextChange(now time.Time) time.Time {
-	var next time.Time
-	consider := func(t time.Time) {
-		if t.After(now) && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	for _, r := range s.Instances {
-		if r.TerminatingAt != nil {
-			consider(r.TerminatingAt.Add(terminationDelay))
-		} else if r.Reason == "" {
-			consider(r.BootAt)
-		}
-	}
-	return next
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -67,8 +68,6 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Cloud is the scaling-group API.
 	Cloud cloud.Cloud
-	// NextChange, when set, tells when a group's instances next change state on their own (boot, shutdown).
-	NextChange func(context.Context, cloud.GroupRef) (time.Time, error)
 	// Workload gives clients of workload clusters, for the instances' kubelets.
 	Workload *workload.Tracker
 	// Heartbeat is how often a running instance refreshes its Node; default 40s.
@@ -102,6 +101,7 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		Named(ControllerName).
 		For(&infrav1beta1.SimMachinePool{}, builder.WithPredicates(filter, notOwnStatus())).
 		Watches(&corev1beta1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(infraOfPool)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
 		Complete(r)
 }
@@ -119,6 +119,24 @@ func notOwnStatus() predicate.Predicate {
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// poolsOfKubeconfig maps a "<cluster>-kubeconfig" Secret to the SimMachinePools of that cluster (the core
+// controller labels them with the cluster name).
+func (r *Reconciler) poolsOfKubeconfig(ctx context.Context, o client.Object) []reconcile.Request {
+	clusterName, ok := strings.CutSuffix(o.GetName(), "-kubeconfig")
+	if !ok || clusterName == "" {
+		return nil
+	}
+	list := &infrav1beta1.SimMachinePoolList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: clusterName}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
 }
 
 // infraOfPool maps a MachinePool to the SimMachinePool it references.
@@ -209,7 +227,12 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	if err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
 	}
-	wc, _ := r.workloadCluster(ctx, pool)
+	// Without a workload cluster instances still launch but cannot join; a kubeconfig Secret appearing
+	// requeues (watch), an unreachable cluster is retried with backoff.
+	wc, wcErr := r.workloadCluster(ctx, pool)
+	if errors.Is(wcErr, workload.ErrNoKubeconfig) {
+		wcErr = nil
+	}
 	nodes := r.nodesOf(ctx, wc, instances)
 
 	// Instances launched with another spec hash are replaced within maxSurge/maxUnavailable: the group grows
@@ -275,16 +298,17 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 		// Nodes became Ready in this pass: the scale and rollout decisions above did not see them yet.
 		requeue = shortestWait(requeue, 200*time.Millisecond)
 	}
-	if r.NextChange != nil {
-		if t, err := r.NextChange(ctx, group); err == nil && !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
+	// Boots and shutdowns end on their own: look again then (at once if that moment passed meanwhile).
+	for _, in := range instances {
+		if !in.ChangesAt.IsZero() && (next.IsZero() || in.ChangesAt.Before(next)) {
+			next = in.ChangesAt
 		}
 	}
 	after := requeue
 	if !next.IsZero() {
 		after = shortestWait(after, max(time.Until(next), 100*time.Millisecond))
 	}
-	return ctrl.Result{RequeueAfter: after}, err
+	return ctrl.Result{RequeueAfter: after}, errors.Join(err, wcErr)
 }
 
 func shortestWait(a, b time.Duration) time.Duration {

@@ -73,7 +73,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1))
 	r := &simmachinepool.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud, NextChange: simCloud.NextChange,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud,
 		Recorder: mgr.GetEventRecorder("simmachinepool-controller"), Heartbeat: 5 * time.Second,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
