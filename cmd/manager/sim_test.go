@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -29,6 +30,31 @@ var _ = Describe("the manager binary with the simulated cloud", func() {
 		scale(pool, 2)
 		Eventually(status).WithTimeout(60 * time.Second).Should(runningWith(2))
 		Eventually(func() int { return len(simNodesOf(ns)) }).WithTimeout(60*time.Second).Should(Equal(2), "the Nodes of scaled-in instances are retired")
+	})
+
+	It("replaces an instance terminated out of band and retires its Node", func() {
+		startManager("--sim-heartbeat-interval=2s")
+		ns, pool := newSimWorld(3)
+		Eventually(poolStatusOf(pool)).WithTimeout(60 * time.Second).Should(runningWith(3))
+		before := simNodesOf(ns)
+
+		By("terminating an instance in the simulated cloud's own state, as someone would in a cloud console")
+		cm := &corev1.ConfigMap{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sim-cloud-pool"}, cm)).To(Succeed())
+		var state map[string]any
+		Expect(json.Unmarshal([]byte(cm.Data["state"]), &state)).To(Succeed())
+		first := state["instances"].([]any)[0].(map[string]any)
+		first["terminatingAt"], first["reason"] = time.Now().UTC().Format(time.RFC3339Nano), "TerminatedOutOfBand"
+		raw, err := json.Marshal(state)
+		Expect(err).NotTo(HaveOccurred())
+		cm.Data["state"] = string(raw)
+		Expect(k8s.Update(ctx, cm)).To(Succeed())
+		gone := "sim://local/pool/" + first["id"].(string)
+		Expect(before).To(ContainElement(gone))
+
+		Eventually(func() []string { return simNodesOf(ns) }).WithTimeout(60*time.Second).Should(And(HaveLen(3), Not(ContainElement(gone))),
+			"a replacement joined and the terminated instance's Node was retired")
+		Eventually(poolStatusOf(pool)).WithTimeout(60 * time.Second).Should(runningWith(3))
 	})
 
 	It("keeps every instance across a kill -9 of the manager", func() {
