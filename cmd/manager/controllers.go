@@ -66,17 +66,18 @@ var reconcilers = map[string]setupFunc{
 		if err := (&simmachinepool.SimClusterReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
 			return err
 		}
-		return (&simmachinepool.Reconciler{
+		r := &simmachinepool.Reconciler{
 			Client:      mgr.GetClient(),
 			APIReader:   mgr.GetAPIReader(),
 			Cloud:       cloud.WithMetrics(simCloud, cloud.NewMetrics(metrics.Registry)),
 			Heartbeat:   opts.simHeartbeat,
 			Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,
-			Workload: workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{
-				QPS: opts.workloadClientQPS, Burst: opts.workloadClientBurst,
-			}, nil),
-		}).SetupWithManager(ctx, mgr)
+		}
+		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{
+			QPS: opts.workloadClientQPS, Burst: opts.workloadClientBurst, PodHandler: r.FinishPod,
+		}, nil)
+		return r.SetupWithManager(ctx, mgr)
 	},
 }
 

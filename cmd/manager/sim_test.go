@@ -10,6 +10,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -55,6 +56,30 @@ var _ = Describe("the manager binary with the simulated cloud", func() {
 		Eventually(func() []string { return simNodesOf(ns) }).WithTimeout(60*time.Second).Should(And(HaveLen(3), Not(ContainElement(gone))),
 			"a replacement joined and the terminated instance's Node was retired")
 		Eventually(poolStatusOf(pool)).WithTimeout(60 * time.Second).Should(runningWith(3))
+	})
+
+	It("changes nothing while the Cluster is paused", func() {
+		startManager()
+		ns, pool := newSimWorld(2)
+		Eventually(poolStatusOf(pool)).WithTimeout(60 * time.Second).Should(runningWith(2))
+		cluster := newObject("cluster.x-k8s.io/v1beta1", "Cluster", ns, "local")
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cluster), cluster)).To(Succeed())
+		Expect(unstructured.SetNestedField(cluster.Object, true, "spec", "paused")).To(Succeed())
+		Expect(k8s.Update(ctx, cluster)).To(Succeed())
+
+		smpPaused := func() bool {
+			smp := &infrav1beta1.SimMachinePool{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "pool"}, smp)).To(Succeed())
+			for _, c := range smp.Status.Conditions {
+				if c.Type == corev1beta1.PausedCondition {
+					return c.Status == corev1.ConditionTrue
+				}
+			}
+			return false
+		}
+		scale(pool, 4)
+		Eventually(smpPaused).WithTimeout(30 * time.Second).Should(BeTrue())
+		Consistently(func() []string { return simNodesOf(ns) }).WithTimeout(3 * time.Second).Should(HaveLen(2))
 	})
 
 	It("keeps every instance across a kill -9 of the manager", func() {

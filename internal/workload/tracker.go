@@ -67,6 +67,9 @@ type Options struct {
 	HealthInterval time.Duration
 	// WrapTransport, when set, wraps the HTTP transport of every workload client (instrumentation).
 	WrapTransport transport.WrapperFunc
+	// PodHandler, when set, makes every client watch Pods too (reduced to their metadata and node name) and
+	// is told about each added or changed Pod: what simulated kubelets need.
+	PodHandler func(cluster types.NamespacedName, pod *corev1.Pod)
 }
 
 // Tracker keeps one client per workload cluster.
@@ -240,6 +243,23 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		}
 	}
 
+	if h := t.opts.PodHandler; h != nil {
+		pods, err := nodeCache.GetInformer(ctx, &corev1.Pod{})
+		if err != nil {
+			return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
+		}
+		notify := func(obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				h(cluster, pod)
+			}
+		}
+		if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: notify, UpdateFunc: func(_, obj any) { notify(obj) },
+		}); err != nil {
+			return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
+		}
+	}
+
 	// The cache lives until the client is torn down, not as long as this reconcile.
 	cacheCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { _ = nodeCache.Start(cacheCtx) }()
@@ -371,6 +391,11 @@ func stripUnread(obj any) (any, error) {
 		node.Status.Images = nil
 		node.Status.VolumesAttached = nil
 		node.Status.VolumesInUse = nil
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		// Only a Pod's identity, node and deletion matter here.
+		pod.Spec = corev1.PodSpec{NodeName: pod.Spec.NodeName}
+		pod.Status = corev1.PodStatus{Phase: pod.Status.Phase}
 	}
 	return obj, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -34,6 +35,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/contract"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -84,7 +86,7 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		r.Heartbeat = 40 * time.Second
 	}
 	if r.Workload == nil {
-		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{}, nil)
+		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{PodHandler: r.FinishPod}, nil)
 	}
 	filter := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
@@ -104,6 +106,55 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
 		Complete(r)
+}
+
+// pausedBecause says why the SimMachinePool is paused: its own or its MachinePool's paused annotation, or
+// spec.paused on the Cluster that owns the MachinePool; "" when it is not.
+func (r *Reconciler) pausedBecause(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool) string {
+	if _, ok := smp.Annotations[corev1beta1.PausedAnnotation]; ok {
+		return "the SimMachinePool has the " + corev1beta1.PausedAnnotation + " annotation"
+	}
+	if pool == nil {
+		return ""
+	}
+	if _, ok := pool.Annotations[corev1beta1.PausedAnnotation]; ok {
+		return "its MachinePool has the " + corev1beta1.PausedAnnotation + " annotation"
+	}
+	for _, ref := range pool.OwnerReferences {
+		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+		if ref.Kind != "Cluster" || gv.Group != corev1beta1.GroupVersion.Group {
+			continue
+		}
+		cluster := &unstructured.Unstructured{}
+		cluster.SetAPIVersion(ref.APIVersion)
+		cluster.SetKind("Cluster")
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: ref.Name}, cluster); err != nil {
+			return ""
+		}
+		if paused, _ := contract.Cluster.Paused(cluster); paused {
+			return "Cluster " + ref.Name + " has spec.paused set"
+		}
+	}
+	return ""
+}
+
+// FinishPod does what a kubelet does for a Pod on its Node that is being deleted: it removes it for good
+// (grace period 0), so evictions, drains and deletions complete on a control plane without kubelets. Only
+// Pods on the simulated cloud's Nodes are touched.
+func (r *Reconciler) FinishPod(cluster types.NamespacedName, pod *corev1.Pod) {
+	if pod.DeletionTimestamp.IsZero() || pod.Spec.NodeName == "" {
+		return
+	}
+	ctx := context.Background()
+	wc, err := r.Workload.Get(ctx, cluster, "")
+	if err != nil {
+		return
+	}
+	node := &corev1.Node{}
+	if err := wc.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil || !strings.HasPrefix(node.Spec.ProviderID, "sim://") {
+		return
+	}
+	_ = wc.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
 }
 
 // notOwnStatus drops the update events of the controller's own status writes.
@@ -187,14 +238,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 	}()
 
-	_, paused := smp.Annotations[corev1beta1.PausedAnnotation]
-	if pool != nil {
-		_, poolPaused := pool.Annotations[corev1beta1.PausedAnnotation]
-		paused = paused || poolPaused
-	}
-	if paused {
+	if why := r.pausedBecause(ctx, smp, pool); why != "" {
 		conditions.Set(&smp.Status.Conditions, corev1beta1.Condition{Type: corev1beta1.PausedCondition, Status: corev1.ConditionTrue,
-			Reason: corev1beta1.PausedReason, Message: "the SimMachinePool or its MachinePool has the " + corev1beta1.PausedAnnotation + " annotation"})
+			Reason: corev1beta1.PausedReason, Message: "nothing is reconciled while " + why})
 		return ctrl.Result{}, nil
 	}
 	conditions.Delete(&smp.Status.Conditions, corev1beta1.PausedCondition)

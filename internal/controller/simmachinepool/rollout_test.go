@@ -121,3 +121,18 @@ var _ = Describe("SimMachinePool rolling update", func() {
 		Entry("surge 0, unavailable 1", intstr.FromInt32(0), intstr.FromInt32(1), 3, 2),
 	)
 })
+
+var _ = Describe("SimMachinePool kubelets", func() {
+	It("finish a deleted Pod on their Node, as a kubelet would, so deletions complete without real kubelets", func() {
+		w := newWorld(1)
+		Eventually(w.readyReplicas).Should(Equal(int32(1)))
+		appNS := "kubelet-" + w.ns
+		pod := livePodOn(appNS, "app", instanceID(w.providerIDs()[0]), nil)
+		Expect(nodes.Delete(ctx, pod)).To(Succeed()) // graceful: the API server only marks it
+		Eventually(podGone(appNS, "app")).Should(BeTrue())
+
+		other := livePodOn(appNS, "elsewhere", "not-a-sim-node", nil)
+		Expect(nodes.Delete(ctx, other)).To(Succeed())
+		Consistently(podGone(appNS, "elsewhere")).WithTimeout(2*time.Second).Should(BeFalse(), "Pods on other Nodes are not the simulation's")
+	})
+})
