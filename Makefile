@@ -52,6 +52,10 @@ verify: generate manifests ## Check that generated files, go.mod and gofmt leave
 build: ## Build the manager binary into bin/manager.
 	go build -trimpath -o $(BIN)/manager ./cmd/manager
 
+.PHONY: quickstart
+quickstart: ## Run the whole MachinePool loop locally: control planes, manager, sample pool, scale 3 -> 5 -> 2 (KEEP=1 keeps it).
+	hack/quickstart.sh
+
 .PHONY: run
 run: ## Run the manager against the cluster of $KUBECONFIG, without the webhook server.
 	go run ./cmd/manager --webhook-port=0
