@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,15 @@ const KubeconfigKey = "value"
 var ErrNoKubeconfig = errors.New("the workload cluster's kubeconfig Secret does not exist")
 
 // KubeconfigSecretName is the name of a cluster's kubeconfig Secret.
-func KubeconfigSecretName(clusterName string) string { return clusterName + "-kubeconfig" }
+func KubeconfigSecretName(clusterName string) string { return clusterName + kubeconfigSuffix }
+
+// ClusterOfKubeconfigSecret returns the cluster a "<cluster>-kubeconfig" Secret name belongs to.
+func ClusterOfKubeconfigSecret(secretName string) (string, bool) {
+	cluster, ok := strings.CutSuffix(secretName, kubeconfigSuffix)
+	return cluster, ok && cluster != ""
+}
+
+const kubeconfigSuffix = "-kubeconfig"
 
 // Handler is told about every added, changed or deleted Node of a workload cluster, and (with a nil Node)
 // about a change of the cluster's health.

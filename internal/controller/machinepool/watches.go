@@ -113,8 +113,8 @@ func (r *Reconciler) poolsForCRD(ctx context.Context, o client.Object) []reconci
 
 // poolsForKubeconfig maps a "<cluster>-kubeconfig" Secret to the cluster's pools.
 func (r *Reconciler) poolsForKubeconfig(ctx context.Context, o client.Object) []reconcile.Request {
-	clusterName, ok := strings.CutSuffix(o.GetName(), "-kubeconfig")
-	if !ok || clusterName == "" {
+	clusterName, ok := workload.ClusterOfKubeconfigSecret(o.GetName())
+	if !ok {
 		return nil
 	}
 	return r.poolRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: clusterName})

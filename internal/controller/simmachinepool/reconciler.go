@@ -175,8 +175,8 @@ func hasKey(m map[string]string, k string) bool {
 // poolsOfKubeconfig maps a "<cluster>-kubeconfig" Secret to the SimMachinePools of that cluster (the core
 // controller labels them with the cluster name).
 func (r *Reconciler) poolsOfKubeconfig(ctx context.Context, o client.Object) []reconcile.Request {
-	clusterName, ok := strings.CutSuffix(o.GetName(), "-kubeconfig")
-	if !ok || clusterName == "" {
+	clusterName, ok := workload.ClusterOfKubeconfigSecret(o.GetName())
+	if !ok {
 		return nil
 	}
 	list := &infrav1beta1.SimMachinePoolList{}

@@ -21,6 +21,7 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // SimCluster condition reasons.
@@ -52,7 +53,7 @@ func secretNameOf(c *infrav1beta1.SimCluster) string {
 	if c.Spec.KubeconfigSecretName != "" {
 		return c.Spec.KubeconfigSecretName
 	}
-	return c.Name + "-kubeconfig"
+	return workload.KubeconfigSecretName(c.Name)
 }
 
 func (r *SimClusterReconciler) clustersForSecret(ctx context.Context, o client.Object) []reconcile.Request {
