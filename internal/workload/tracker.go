@@ -359,12 +359,13 @@ func changedForPools(oldObj, obj any) bool {
 			return true
 		}
 	}
-	oldSince, oldReady := readyCondition(o)
-	newSince, newReady := readyCondition(n)
+	oldSince, oldReady := ReadySince(o)
+	newSince, newReady := ReadySince(n)
 	return oldReady != newReady || !oldSince.Equal(newSince)
 }
 
-func readyCondition(n *corev1.Node) (time.Time, bool) {
+// ReadySince returns when a Node's Ready condition last changed, and whether the Node is Ready now.
+func ReadySince(n *corev1.Node) (time.Time, bool) {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.LastTransitionTime.Time, c.Status == corev1.ConditionTrue

@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -82,7 +84,10 @@ func (c *Cloud) EnsureGroup(ctx context.Context, spec cloud.GroupSpec) error {
 		return err
 	}
 	now := c.now()
-	before := *state
+	loaded, err := json.Marshal(state)
+	if err != nil {
+		return err
+	}
 	state.Region, state.Desired, state.Launch, state.Settings = spec.Region, max(spec.Desired, 0), spec.Launch, spec.Settings
 	state.prune(now)
 
@@ -121,20 +126,12 @@ func (c *Cloud) EnsureGroup(ctx context.Context, spec cloud.GroupSpec) error {
 			break // like a real scaling group, retry on the next call rather than loop on a failing launch
 		}
 	}
-	if version != "" && sameState(&before, state) {
-		return nil
+	if version != "" {
+		if current, err := json.Marshal(state); err == nil && bytes.Equal(loaded, current) {
+			return nil // nothing changed: no write
+		}
 	}
 	return c.store.Save(ctx, spec.Ref, state, version)
-}
-
-func sameState(a, b *groupState) bool {
-	if a.Region != b.Region || a.Desired != b.Desired || a.Counter != b.Counter || len(a.Instances) != len(b.Instances) {
-		return false
-	}
-	if fmt.Sprint(a.Launch) != fmt.Sprint(b.Launch) || fmt.Sprint(a.Settings) != fmt.Sprint(b.Settings) {
-		return false
-	}
-	return true
 }
 
 // Instances implements cloud.Cloud.

@@ -179,7 +179,7 @@ func (r *Reconciler) workloadClusterFor(ctx context.Context, pool *corev1beta1.M
 // the next Ready Node becomes available (0 when none is waiting), the one moment worth a timed requeue.
 func countReplicas(nodes []*corev1.Node, minReady time.Duration, now time.Time) (ready, available int32, wait time.Duration) {
 	for _, node := range nodes {
-		since, isReady := readySince(node)
+		since, isReady := workload.ReadySince(node)
 		if !isReady {
 			continue
 		}
@@ -191,16 +191,6 @@ func countReplicas(nodes []*corev1.Node, minReady time.Duration, now time.Time) 
 		}
 	}
 	return ready, available, wait
-}
-
-// readySince returns when a Node became Ready, and whether it is Ready now.
-func readySince(node *corev1.Node) (time.Time, bool) {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.LastTransitionTime.Time, c.Status == corev1.ConditionTrue
-		}
-	}
-	return time.Time{}, false
 }
 
 func shortest(a, b time.Duration) time.Duration {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/utils/ptr"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -87,7 +89,7 @@ func (r *Reconciler) adopt(ctx context.Context, pool *corev1beta1.MachinePool, o
 	original := obj.DeepCopy()
 	owner := metav1.OwnerReference{
 		APIVersion: corev1beta1.GroupVersion.String(), Kind: "MachinePool", Name: pool.Name, UID: pool.UID,
-		BlockOwnerDeletion: ptrTo(true),
+		BlockOwnerDeletion: ptr.To(true),
 	}
 	refs := obj.GetOwnerReferences()
 	found, otherController := false, false
@@ -99,7 +101,7 @@ func (r *Reconciler) adopt(ctx context.Context, pool *corev1beta1.MachinePool, o
 		}
 	}
 	if !found {
-		owner.Controller = ptrTo(!otherController)
+		owner.Controller = ptr.To(!otherController)
 		obj.SetOwnerReferences(append(refs, owner))
 	}
 	labels := obj.GetLabels()
@@ -118,5 +120,3 @@ func (r *Reconciler) adopt(ctx context.Context, pool *corev1beta1.MachinePool, o
 	}
 	return nil
 }
-
-func ptrTo[T any](v T) *T { return &v }

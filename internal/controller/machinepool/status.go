@@ -2,6 +2,7 @@ package machinepool
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
@@ -80,10 +81,10 @@ func (r *Reconciler) computeStatus(s *scope) {
 	if !deleting {
 		for _, f := range s.failures {
 			if f.Reason != "" && st.FailureReason == nil {
-				st.FailureReason = ptrTo(corev1beta1.MachinePoolStatusFailure(f.Reason))
+				st.FailureReason = ptr.To(corev1beta1.MachinePoolStatusFailure(f.Reason))
 			}
 			if f.Message != "" && st.FailureMessage == nil {
-				st.FailureMessage = ptrTo(f.Message)
+				st.FailureMessage = ptr.To(f.Message)
 			}
 		}
 	}

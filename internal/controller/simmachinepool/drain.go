@@ -49,7 +49,7 @@ func (r *Reconciler) drain(ctx context.Context, smp *infrav1beta1.SimMachinePool
 		waiting++
 		if !pod.DeletionTimestamp.IsZero() {
 			// The kubelet finishes a terminating Pod; envtest has none, so the simulated one does.
-			if err := wc.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
+			if err := finishPod(ctx, wc, pod); err != nil {
 				errs = append(errs, err)
 			}
 			continue

@@ -154,7 +154,16 @@ func (r *Reconciler) FinishPod(cluster types.NamespacedName, pod *corev1.Pod) {
 	if err := wc.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil || !strings.HasPrefix(node.Spec.ProviderID, "sim://") {
 		return
 	}
-	_ = wc.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+	_ = finishPod(ctx, wc, pod)
+}
+
+// finishPod removes a terminating Pod for good, as its kubelet would once its containers stopped.
+func finishPod(ctx context.Context, wc *workload.Cluster, pod *corev1.Pod) error {
+	err := wc.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // already gone, or a new Pod of the same name
+	}
+	return err
 }
 
 // notOwnStatus drops the update events of the controller's own status writes.
@@ -409,6 +418,8 @@ func (r *Reconciler) runKubelets(ctx context.Context, smp *infrav1beta1.SimMachi
 	}
 	var blocked *corev1beta1.Condition
 	hasData := r.bootstrapDataExists(ctx, smp.Namespace, secretName)
+	// One read per bootstrap Secret per pass, however many instances were launched with it.
+	hasDataOf := map[string]bool{secretName: hasData}
 	if !hasData {
 		blocked = &corev1beta1.Condition{Reason: BootstrapDataMissingReason, Severity: corev1beta1.ConditionSeverityWarning,
 			Message: fmt.Sprintf("instances cannot join: bootstrap data Secret %s/%s is missing or has no \"value\"", smp.Namespace, secretName)}
@@ -419,9 +430,10 @@ func (r *Reconciler) runKubelets(ctx context.Context, smp *infrav1beta1.SimMachi
 	for _, in := range instances {
 		// An instance joins with the data it was launched with; a rolled-over Secret name keeps old instances
 		// on theirs.
-		joinable := hasData
-		if in.BootstrapSecret != secretName {
+		joinable, known := hasDataOf[in.BootstrapSecret]
+		if !known {
 			joinable = r.bootstrapDataExists(ctx, smp.Namespace, in.BootstrapSecret)
+			hasDataOf[in.BootstrapSecret] = joinable
 		}
 		node, due, err := kubelet.Sync(ctx, in, joinable)
 		if err != nil && !errors.Is(err, sim.ErrNoBootstrapData) {

@@ -8,6 +8,7 @@ import (
 
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // DeleteMachineAnnotation marks the instance (through its Node, until MachinePool Machines carry it) that the
@@ -69,10 +70,6 @@ func nodeReady(n *corev1.Node) bool {
 	if n == nil {
 		return false
 	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	_, ready := workload.ReadySince(n)
+	return ready
 }
