@@ -7,6 +7,9 @@ export GOWORK := off
 BIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
+HELM := $(BIN)/helm
+CLUSTERCTL := $(BIN)/clusterctl
+CHART := charts/machinepool-operator
 # Go test flags; envtest packages run one at a time (-p 1): each starts its own control plane.
 GO_TEST_FLAGS ?= -p 1 -count=1 -timeout 20m
 
@@ -23,28 +26,31 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configurations under config/.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and webhook configurations under config/, and the chart's copies of them.
 	$(CONTROLLER_GEN) crd rbac:roleName=manager-role webhook paths="./..." \
 		output:crd:artifacts:config=config/crd/bases \
 		output:rbac:artifacts:config=config/rbac \
 		output:webhook:artifacts:config=config/webhook
+	go run ./hack/chartgen -config config -chart $(CHART)
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go')
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## Run golangci-lint.
+lint: $(GOLANGCI_LINT) $(HELM) ## Run golangci-lint and helm lint.
 	$(GOLANGCI_LINT) run ./...
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --set crds.machinePool=false --set webhook.certManager.enabled=true
 
 .PHONY: verify
 verify: generate manifests ## Check that generated files, go.mod and gofmt leave no diff.
 	go mod tidy
 	for d in hack/tools/*/; do (cd $$d && go mod tidy); done
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt -s would change:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
-	@if [ -n "$$(git status --porcelain -- api config go.mod go.sum hack/tools)" ]; then \
+	@if [ -n "$$(git status --porcelain -- api config charts go.mod go.sum hack/tools)" ]; then \
 		echo "generated files or go.mod are out of date; run 'make generate manifests' and 'go mod tidy', then commit:"; \
-		git status --porcelain -- api config go.mod go.sum hack/tools; git --no-pager diff --stat -- api config go.mod go.sum hack/tools; exit 1; fi
+		git status --porcelain -- api config charts go.mod go.sum hack/tools; git --no-pager diff --stat -- api config charts go.mod go.sum hack/tools; exit 1; fi
 
 ##@ Build
 
@@ -82,6 +88,13 @@ bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node chang
 
 $(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum
 	cd hack/tools/controller-gen && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+
+$(HELM): hack/tools/helm/go.mod hack/tools/helm/go.sum
+	cd hack/tools/helm && go build -o $@ -ldflags "-X helm.sh/helm/v3/internal/version.version=$$(go list -m -f '{{.Version}}' helm.sh/helm/v3)" helm.sh/helm/v3/cmd/helm
+
+$(CLUSTERCTL): hack/tools/clusterctl/go.mod hack/tools/clusterctl/go.sum
+	cd hack/tools/clusterctl && v=$$(go list -m -f '{{.Version}}' sigs.k8s.io/cluster-api) && \
+		go build -o $@ -ldflags "-X sigs.k8s.io/cluster-api/version.gitVersion=$$v" sigs.k8s.io/cluster-api/cmd/clusterctl
 
 $(GOLANGCI_LINT): hack/tools/golangci-lint/go.mod hack/tools/golangci-lint/go.sum
 	cd hack/tools/golangci-lint && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
