@@ -117,6 +117,13 @@
   verbs:
   - create
   - patch
+- apiGroups:
+  - ""
+  resources:
+  - events
+  verbs:
+  - create
+  - patch
 {{- end }}
 
 {{- define "machinepool-operator.mutatingWebhooks" }}

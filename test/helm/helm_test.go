@@ -1,0 +1,453 @@
+package helm_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+)
+
+const (
+	release   = "mpo"
+	namespace = "machinepool-operator-system"
+	fullname  = "mpo-machinepool-operator"
+)
+
+var (
+	root       = filepath.Join("..", "..")
+	chart      = filepath.Join(root, "charts", "machinepool-operator")
+	testEnv    *envtest.Environment
+	cfg        *rest.Config
+	k8s        client.Client
+	helmBin    string
+	kubectlBin string
+	managerBin string
+	adminKcfg  string
+	adminRaw   []byte
+	ctx        = context.Background()
+)
+
+func TestHelm(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Helm Suite")
+}
+
+var _ = BeforeSuite(func() {
+	abs, err := filepath.Abs(root)
+	Expect(err).NotTo(HaveOccurred())
+	helmBin = filepath.Join(abs, "bin", "helm")
+	out, err := exec.CommandContext(ctx, "make", "-s", "-C", abs, helmBin).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "building helm: %s", out)
+	kubectlBin = filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+
+	testEnv = &envtest.Environment{}
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(infrav1beta1.AddToScheme(scheme)).To(Succeed())
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	adminRaw, err = admin.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	adminKcfg = filepath.Join(GinkgoT().TempDir(), "admin.kubeconfig")
+	Expect(os.WriteFile(adminKcfg, adminRaw, 0o600)).To(Succeed())
+
+	managerBin, err = gexec.Build("github.com/machinepool-operator/machinepool-operator/cmd/manager")
+	Expect(err).NotTo(HaveOccurred())
+})
+
+var _ = AfterSuite(func() {
+	gexec.KillAndWait(10 * time.Second)
+	gexec.CleanupBuildArtifacts()
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// run runs a binary and returns its stdout; it fails the spec with stderr when the binary fails.
+func run(bin string, args ...string) string {
+	GinkgoHelper()
+	stdout, stderr, err := tryRun(bin, args...)
+	Expect(err).NotTo(HaveOccurred(), "%s %v: %s", filepath.Base(bin), args, stderr)
+	return stdout
+}
+
+func tryRun(bin string, args ...string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+GinkgoT().TempDir(), "HELM_CONFIG_HOME="+GinkgoT().TempDir(),
+		"HELM_DATA_HOME="+GinkgoT().TempDir())
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+func parse(manifests string) []*unstructured.Unstructured {
+	GinkgoHelper()
+	var objs []*unstructured.Unstructured
+	for _, doc := range strings.Split(manifests, "\n---") {
+		u := &unstructured.Unstructured{}
+		Expect(yaml.Unmarshal([]byte(doc), &u.Object)).To(Succeed(), doc)
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+	return objs
+}
+
+func template(set ...string) []*unstructured.Unstructured {
+	GinkgoHelper()
+	args := []string{"template", release, chart, "--namespace", namespace}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	return parse(run(helmBin, args...))
+}
+
+func byKind(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func one(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	GinkgoHelper()
+	found := byKind(objs, kind)
+	Expect(found).To(HaveLen(1), kind)
+	return found[0]
+}
+
+func field(o *unstructured.Unstructured, path ...string) any {
+	v, _, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
+	return v
+}
+
+func managerArgs(objs []*unstructured.Unstructured) []string {
+	GinkgoHelper()
+	containers := field(one(objs, "Deployment"), "spec", "template", "spec", "containers").([]any)
+	var args []string
+	for _, a := range containers[0].(map[string]any)["args"].([]any) {
+		args = append(args, a.(string))
+	}
+	return args
+}
+
+// webhooksByName returns each webhook of a kind without its clientConfig, which the two installs write differently.
+func webhooksByName(objs []*unstructured.Unstructured, kind string) map[string]any {
+	out := map[string]any{}
+	for _, cfg := range byKind(objs, kind) {
+		for _, w := range field(cfg, "webhooks").([]any) {
+			m := runtime.DeepCopyJSONValue(w).(map[string]any)
+			delete(m, "clientConfig")
+			out[m["name"].(string)] = m
+		}
+	}
+	return out
+}
+
+func crdSpecs(objs []*unstructured.Unstructured) map[string]any {
+	out := map[string]any{}
+	for _, crd := range byKind(objs, "CustomResourceDefinition") {
+		out[crd.GetName()] = field(crd, "spec")
+	}
+	return out
+}
+
+func rulesOf(objs []*unstructured.Unstructured, kind string) any {
+	GinkgoHelper()
+	return field(one(objs, kind), "rules")
+}
+
+var _ = Describe("the chart, rendered", func() {
+	It("has the kustomize config's CRDs, RBAC rules and webhooks: both come from the markers through config/", func() {
+		chartObjs := template()
+		kustomized := parse(run(kubectlBin, "kustomize", filepath.Join(root, "config", "default")))
+
+		Expect(crdSpecs(chartObjs)).To(HaveLen(4))
+		Expect(crdSpecs(chartObjs)).To(Equal(crdSpecs(kustomized)))
+		for _, crd := range byKind(chartObjs, "CustomResourceDefinition") {
+			Expect(crd.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), crd.GetName())
+			Expect(crd.GetLabels()).To(HaveKeyWithValue("cluster.x-k8s.io/v1beta1", "v1beta1"), crd.GetName())
+		}
+		Expect(rulesOf(chartObjs, "ClusterRole")).To(Equal(rulesOf(kustomized, "ClusterRole")))
+		Expect(rulesOf(chartObjs, "Role")).To(Equal(rulesOf(kustomized, "Role")))
+		for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+			Expect(webhooksByName(chartObjs, kind)).NotTo(BeEmpty())
+			Expect(webhooksByName(chartObjs, kind)).To(Equal(webhooksByName(kustomized, kind)), kind)
+		}
+
+		chartImage := field(one(chartObjs, "Deployment"), "spec", "template", "spec", "containers").([]any)[0].(map[string]any)["image"]
+		kustomizeImage := field(one(kustomized, "Deployment"), "spec", "template", "spec", "containers").([]any)[0].(map[string]any)["image"]
+		Expect(chartImage).To(Equal(kustomizeImage), "the chart and the kustomize config name the same image")
+		Expect(managerArgs(chartObjs)).To(ContainElements("--leader-elect", "--feature-gates=MachinePool=true"))
+		Expect(managerArgs(chartObjs)).NotTo(ContainElement(HavePrefix("--controllers")), "the manager's default controllers")
+	})
+
+	It("leaves out the MachinePool CRD and webhooks with crds.machinePool=false, and runs only simmachinepool", func() {
+		objs := template("crds.machinePool=false")
+		Expect(crdSpecs(objs)).To(HaveLen(3))
+		Expect(crdSpecs(objs)).NotTo(HaveKey("machinepools.cluster.x-k8s.io"))
+		Expect(byKind(objs, "MutatingWebhookConfiguration")).To(BeEmpty(), "its only webhook is the MachinePool defaulter")
+		Expect(webhooksByName(objs, "ValidatingWebhookConfiguration")).To(HaveLen(2))
+		Expect(webhooksByName(objs, "ValidatingWebhookConfiguration")).NotTo(HaveKey("validation.machinepool.cluster.x-k8s.io"))
+		Expect(managerArgs(objs)).To(ContainElement("--controllers=simmachinepool"))
+
+		Expect(crdSpecs(template("crds.enabled=false"))).To(BeEmpty())
+	})
+
+	It("turns values into manager flags and Pod settings", func() {
+		objs := template("featureGates.MachinePool=false", "replicas=2", "controllers={machinepool}", "watchNamespace=team-a",
+			"extraArgs={--sync-period=5m}", "nodeSelector.pool=infra", "tolerations[0].key=infra",
+			"tolerations[0].operator=Exists", "image.tag=dev", "leaderElection.enabled=true")
+		Expect(managerArgs(objs)).To(ContainElements("--feature-gates=MachinePool=false", "--controllers=machinepool",
+			"--namespace=team-a", "--sync-period=5m", "--leader-elect", "--leader-elect-namespace="+namespace))
+		d := one(objs, "Deployment")
+		Expect(field(d, "spec", "replicas")).To(BeEquivalentTo(2))
+		Expect(field(d, "spec", "template", "spec", "nodeSelector")).To(Equal(map[string]any{"pool": "infra"}))
+		Expect(field(d, "spec", "template", "spec", "tolerations")).To(HaveLen(1))
+		Expect(field(d, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)["image"]).To(HaveSuffix(":dev"))
+
+		objs = template("webhook.enabled=false", "leaderElection.enabled=false", "metrics.enabled=false")
+		Expect(managerArgs(objs)).To(ContainElements("--webhook-port=0", "--metrics-bind-address=0"))
+		Expect(managerArgs(objs)).NotTo(ContainElement("--leader-elect"))
+		Expect(byKind(objs, "ValidatingWebhookConfiguration")).To(BeEmpty())
+		Expect(byKind(objs, "Role")).To(BeEmpty())
+		Expect(byKind(objs, "Service")).To(BeEmpty())
+	})
+
+	It("uses cert-manager when asked: a Certificate and the CA injected, no chart-made Secret or caBundle", func() {
+		objs := template("webhook.certManager.enabled=true")
+		Expect(byKind(objs, "Secret")).To(BeEmpty())
+		Expect(one(objs, "Issuer").GetName()).To(Equal(fullname + "-selfsigned"))
+		cert := one(objs, "Certificate")
+		Expect(field(cert, "spec", "dnsNames")).To(ContainElement(fullname + "-webhook." + namespace + ".svc"))
+		Expect(field(cert, "spec", "secretName")).To(Equal(fullname + "-webhook-cert"))
+		for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+			cfg := one(objs, kind)
+			Expect(cfg.GetAnnotations()).To(HaveKeyWithValue("cert-manager.io/inject-ca-from", namespace+"/"+fullname+"-webhook"))
+			for _, w := range field(cfg, "webhooks").([]any) {
+				Expect(w.(map[string]any)["clientConfig"]).NotTo(HaveKey("caBundle"))
+			}
+		}
+
+		objs = template("webhook.certManager.enabled=true", "webhook.certManager.issuerRef.kind=ClusterIssuer",
+			"webhook.certManager.issuerRef.name=corp-ca")
+		Expect(byKind(objs, "Issuer")).To(BeEmpty())
+		Expect(field(one(objs, "Certificate"), "spec", "issuerRef")).To(Equal(map[string]any{"kind": "ClusterIssuer", "name": "corp-ca"}))
+
+		objs = template("crds.machinePool=false", "webhook.certManager.enabled=true")
+		Expect(byKind(objs, "MutatingWebhookConfiguration")).To(BeEmpty())
+	})
+
+	DescribeTable("refuses bad values with a message that names them",
+		func(want string, set ...string) {
+			args := []string{"template", release, chart}
+			for _, s := range set {
+				args = append(args, "--set", s)
+			}
+			_, stderr, err := tryRun(helmBin, args...)
+			Expect(err).To(HaveOccurred())
+			Expect(stderr).To(ContainSubstring(want))
+		},
+		Entry("a misspelt value", "additional properties 'replica' not allowed", "replica=2"),
+		Entry("replicas not a number", "/replicas", "replicas=two"),
+		Entry("an unknown controller", "/controllers/0", "controllers={machinepools}"),
+		Entry("a webhook URL that is not https", "/webhook/url", "webhook.url=http://127.0.0.1:9443"),
+		Entry("extra args that are not flags", "/extraArgs/0", "extraArgs={sync-period=5m}"),
+		Entry("two replicas without leader election", "replicas > 1 needs leaderElection.enabled", "replicas=2", "leaderElection.enabled=false"),
+		Entry("the MachinePool controller where Cluster API owns MachinePools", "drop machinepool from controllers",
+			"crds.machinePool=false", "controllers={machinepool}"),
+	)
+})
+
+var _ = Describe("the chart, installed into a real API server", Ordered, func() {
+	var (
+		webhookPort int
+		manager     *gexec.Session
+	)
+
+	AfterAll(func() {
+		if manager != nil {
+			manager.Terminate().Wait(10 * time.Second)
+		}
+	})
+
+	It("creates every object of the release", func() {
+		webhookPort = freePort()
+		run(helmBin, "install", release, chart, "--kubeconfig", adminKcfg, "--namespace", namespace, "--create-namespace",
+			"--set", fmt.Sprintf("webhook.url=https://127.0.0.1:%d", webhookPort))
+		manifest := parse(run(helmBin, "get", "manifest", release, "--kubeconfig", adminKcfg, "--namespace", namespace))
+		Expect(len(manifest)).To(BeNumerically(">=", 13))
+		for _, o := range manifest {
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(o.GroupVersionKind())
+			key := client.ObjectKey{Name: o.GetName()}
+			if o.GetNamespace() != "" || isNamespaced(o.GetKind()) {
+				key.Namespace = namespace
+			}
+			Expect(k8s.Get(ctx, key, got)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
+		}
+	})
+
+	It("gives the manager, with the chart's ServiceAccount token, all it needs to drive a pool to Running through the chart's webhooks", func() {
+		By("serving the webhooks with the chart-made certificate and running as the chart's ServiceAccount")
+		certDir := GinkgoT().TempDir()
+		secret := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: fullname + "-webhook-cert"}, secret)).To(Succeed())
+		for _, f := range []string{"tls.crt", "tls.key"} {
+			Expect(os.WriteFile(filepath.Join(certDir, f), secret.Data[f], 0o600)).To(Succeed())
+		}
+		saKubeconfig := serviceAccountKubeconfig(fullname)
+		var err error
+		manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, "--kubeconfig="+saKubeconfig,
+			"--leader-elect", "--leader-elect-namespace="+namespace, "--leader-elect-retry-period=500ms",
+			fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-cert-dir="+certDir,
+			"--metrics-bind-address=0", "--health-probe-bind-address=0"), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+
+		By("applying the cluster-less sample; the workload cluster is this same API server, reached through the kubeconfig Secret")
+		ns := applySample("cluster-less.yaml")
+		Eventually(func() corev1beta1.MachinePoolStatus {
+			p := &corev1beta1.MachinePool{}
+			_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, p)
+			return p.Status
+		}).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(And(
+			HaveField("Phase", "Running"), HaveField("ReadyReplicas", BeEquivalentTo(3)), HaveField("NodeRefs", HaveLen(3))))
+
+		By("the mutating webhook having defaulted the MachinePool")
+		p := &corev1beta1.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, p)).To(Succeed())
+		Expect(p.Labels).To(HaveKeyWithValue("cluster.x-k8s.io/cluster-name", "local"))
+		Expect(p.Spec.MinReadySeconds).To(Equal(ptr.To[int32](0)))
+
+		By("the validating webhook refusing a bad SimMachinePool")
+		bad := &infrav1beta1.SimMachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad"}}
+		bad.Spec.Simulation = &infrav1beta1.Simulation{BootDelay: &metav1.Duration{Duration: -time.Second}}
+		err = k8s.Create(ctx, bad)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("must not be negative"))
+
+		By("the manager never having been refused anything")
+		Expect(string(manager.Err.Contents())).NotTo(ContainSubstring("forbidden"))
+	})
+
+	It("keeps the webhook certificate on upgrade", func() {
+		before := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: fullname + "-webhook-cert"}, before)).To(Succeed())
+		run(helmBin, "upgrade", release, chart, "--kubeconfig", adminKcfg, "--namespace", namespace, "--reuse-values",
+			"--set", "extraArgs={--sync-period=5m}")
+		after := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: fullname + "-webhook-cert"}, after)).To(Succeed())
+		Expect(after.Data).To(Equal(before.Data))
+		cfg := &unstructured.Unstructured{}
+		cfg.SetAPIVersion("admissionregistration.k8s.io/v1")
+		cfg.SetKind("ValidatingWebhookConfiguration")
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: fullname + "-validating"}, cfg)).To(Succeed())
+		for _, w := range field(cfg, "webhooks").([]any) {
+			caBundle := w.(map[string]any)["clientConfig"].(map[string]any)["caBundle"].(string)
+			Expect(base64.StdEncoding.DecodeString(caBundle)).To(Equal(before.Data["ca.crt"]))
+		}
+	})
+
+	It("keeps the CRDs, and so the pools, on uninstall", func() {
+		manager.Terminate().Wait(10 * time.Second)
+		run(helmBin, "uninstall", release, "--kubeconfig", adminKcfg, "--namespace", namespace)
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: fullname}, &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "apps/v1", "kind": "Deployment"}}))
+		}).Should(BeTrue())
+		list := &corev1beta1.MachinePoolList{}
+		Expect(k8s.List(ctx, list)).To(Succeed())
+		Expect(list.Items).To(HaveLen(1))
+	})
+})
+
+func isNamespaced(kind string) bool {
+	switch kind {
+	case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Namespace":
+		return false
+	}
+	return true
+}
+
+func freePort() int {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serviceAccountKubeconfig writes a kubeconfig that authenticates with a token of the ServiceAccount, as the
+// manager's Pod would.
+func serviceAccountKubeconfig(name string) string {
+	GinkgoHelper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
+	}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: name}
+	kc.CurrentContext = "sa"
+	path := filepath.Join(GinkgoT().TempDir(), "sa.kubeconfig")
+	Expect(clientcmd.WriteToFile(*kc, path)).To(Succeed())
+	return path
+}
+
+// applySample applies a sample into a new namespace with the admin kubeconfig as the workload cluster's.
+func applySample(file string) string {
+	GinkgoHelper()
+	raw, err := os.ReadFile(filepath.Join(root, "config", "samples", file))
+	Expect(err).NotTo(HaveOccurred())
+	quoted, err := json.Marshal(string(adminRaw))
+	Expect(err).NotTo(HaveOccurred())
+	manifest := strings.ReplaceAll(string(raw), "REPLACE-WITH-THE-WORKLOAD-CLUSTER-KUBECONFIG", string(quoted))
+	path := filepath.Join(GinkgoT().TempDir(), file)
+	Expect(os.WriteFile(path, []byte(manifest), 0o600)).To(Succeed())
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sample-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	run(kubectlBin, "--kubeconfig", adminKcfg, "apply", "-n", ns.Name, "-f", path)
+	return ns.Name
+}
