@@ -10,6 +10,8 @@ GOLANGCI_LINT := $(BIN)/golangci-lint
 HELM := $(BIN)/helm
 CLUSTERCTL := $(BIN)/clusterctl
 CHART := charts/machinepool-operator
+# Where release-manifests writes the clusterctl provider files.
+RELEASE_DIR ?= out
 # Go test flags; envtest packages run one at a time (-p 1): each starts its own control plane.
 GO_TEST_FLAGS ?= -p 1 -count=1 -timeout 20m
 
@@ -65,6 +67,12 @@ quickstart: ## Run the whole MachinePool loop locally: control planes, manager, 
 .PHONY: run
 run: ## Run the manager against the cluster of $KUBECONFIG, without the webhook server.
 	go run ./cmd/manager --webhook-port=0
+
+.PHONY: release-manifests
+release-manifests: ## Write the clusterctl provider files of infrastructure-sim (components, metadata, cluster template) into $(RELEASE_DIR)/.
+	@mkdir -p $(RELEASE_DIR)
+	"$$(hack/envtest-bins.sh)/kubectl" kustomize config/clusterctl > $(RELEASE_DIR)/infrastructure-components.yaml
+	cp config/clusterctl/metadata.yaml config/clusterctl/cluster-template.yaml $(RELEASE_DIR)/
 
 ##@ Test
 
