@@ -19,7 +19,7 @@ GO_TEST_FLAGS ?= -p 1 -count=1 -timeout 20m
 
 .PHONY: help
 help: ## Show the targets.
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -93,6 +93,9 @@ bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node chang
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test ./test/bench -run '^$$' -bench BenchmarkNodeMapping -benchtime 1x -timeout 30m -v
 
 ##@ Tools
+
+.PHONY: tools
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(CLUSTERCTL) ## Build the pinned tools into bin/ (controller-gen, golangci-lint, helm, clusterctl).
 
 $(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum
 	cd hack/tools/controller-gen && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
