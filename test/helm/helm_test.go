@@ -245,6 +245,19 @@ var _ = Describe("the chart, rendered", func() {
 		Expect(field(d, "spec", "template", "spec", "tolerations")).To(HaveLen(1))
 		Expect(field(d, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)["image"]).To(HaveSuffix(":dev"))
 
+		objs = template("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus")
+		monitor := one(objs, "ServiceMonitor")
+		Expect(monitor.GetLabels()).To(HaveKeyWithValue("release", "prometheus"))
+		Expect(field(monitor, "spec", "selector", "matchLabels")).To(HaveKeyWithValue("app.kubernetes.io/component", "metrics"))
+		var metricsService *unstructured.Unstructured
+		for _, svc := range byKind(objs, "Service") {
+			if svc.GetLabels()["app.kubernetes.io/component"] == "metrics" {
+				metricsService = svc
+			}
+		}
+		Expect(metricsService).NotTo(BeNil(), "the ServiceMonitor selects the metrics Service")
+		Expect(field(metricsService, "spec", "ports")).To(ConsistOf(HaveKeyWithValue("name", "metrics")))
+
 		objs = template("webhook.enabled=false", "leaderElection.enabled=false", "metrics.enabled=false")
 		Expect(managerArgs(objs)).To(ContainElements("--webhook-port=0", "--metrics-bind-address=0"))
 		Expect(managerArgs(objs)).NotTo(ContainElement("--leader-elect"))
