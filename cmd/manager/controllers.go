@@ -13,6 +13,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -20,6 +21,9 @@ import (
 const (
 	// machinePoolController reconciles MachinePools; its name also selects the MachinePool webhooks.
 	machinePoolController = "machinepool"
+	// machinePoolMachineController keeps MachinePool Machines true where Cluster API's Machine controller
+	// does not run; it starts once the Machine CRD is served.
+	machinePoolMachineController = "machinepoolmachine"
 	// simMachinePoolController reconciles SimMachinePools; its name also selects their webhooks.
 	simMachinePoolController = "simmachinepool"
 
@@ -27,7 +31,7 @@ const (
 )
 
 // knownControllers are the names --controllers accepts, and its default.
-var knownControllers = []string{machinePoolController, simMachinePoolController}
+var knownControllers = []string{machinePoolController, machinePoolMachineController, simMachinePoolController}
 
 // controllerOptions is what every controller's setup receives from the flags.
 type controllerOptions struct {
@@ -50,6 +54,17 @@ var reconcilers = map[string]setupFunc{
 			Recorder:    mgr.GetEventRecorder(machinepool.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,
 			Concurrency: opts.poolConcurrency,
+			WorkloadOptions: workload.Options{
+				QPS:   opts.workloadClientQPS,
+				Burst: opts.workloadClientBurst,
+			},
+		}).SetupWithManager(ctx, mgr)
+	},
+	machinePoolMachineController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
+		return (&machinepoolmachine.Reconciler{
+			Client:      mgr.GetClient(),
+			Recorder:    mgr.GetEventRecorder(machinepoolmachine.ControllerName + "-controller"),
+			WatchFilter: opts.watchFilter,
 			WorkloadOptions: workload.Options{
 				QPS:   opts.workloadClientQPS,
 				Burst: opts.workloadClientBurst,

@@ -26,6 +26,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/feature"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	mpwebhook "github.com/machinepool-operator/machinepool-operator/internal/webhook"
 )
 
@@ -61,7 +62,7 @@ func main() {
 func newScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, corev1beta1.AddToScheme, infrav1beta1.AddToScheme,
+		clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, corev1beta1.AddToScheme, infrav1beta1.AddToScheme, capi.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
 			return nil, err

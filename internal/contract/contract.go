@@ -18,6 +18,9 @@ var (
 	infraProviderIDList = path{"spec", "providerIDList"}
 	infraReplicas       = path{"status", "replicas"}
 	infraProvisioned    = path{"status", "initialization", "provisioned"}
+	infraMachineKind    = path{"status", "infrastructureMachineKind"}
+
+	infraMachineProviderID = path{"spec", "providerID"}
 
 	bootstrapDataSecretName    = path{"status", "dataSecretName"}
 	bootstrapDataSecretCreated = path{"status", "initialization", "dataSecretCreated"}
@@ -73,6 +76,32 @@ func (infraMachinePool) Provisioned(u *unstructured.Unstructured) (bool, error) 
 
 // Failure is status.failureReason and status.failureMessage.
 func (infraMachinePool) Failure(u *unstructured.Unstructured) (Failure, error) { return readFailure(u) }
+
+// InfrastructureMachineKind is status.infrastructureMachineKind: the kind of the per-instance objects the
+// provider keeps (MachinePool Machines); "" when the provider keeps none.
+func (infraMachinePool) InfrastructureMachineKind(u *unstructured.Unstructured) (string, error) {
+	kind, _, err := readString(u, infraMachineKind)
+	return kind, err
+}
+
+// InfraMachine reads the InfraMachine contract (AWSMachine, DockerMachine, SimMachinePoolMachine, ...).
+var InfraMachine infraMachine
+
+type infraMachine struct{}
+
+// ProviderID is spec.providerID; "" until the provider knows it.
+func (infraMachine) ProviderID(u *unstructured.Unstructured) (string, error) {
+	id, _, err := readString(u, infraMachineProviderID)
+	return id, err
+}
+
+// Provisioned is status.ready (v1beta1) or status.initialization.provisioned (v1beta2).
+func (infraMachine) Provisioned(u *unstructured.Unstructured) (bool, error) {
+	return readEither(u, statusReady, infraProvisioned)
+}
+
+// Failure is status.failureReason and status.failureMessage.
+func (infraMachine) Failure(u *unstructured.Unstructured) (Failure, error) { return readFailure(u) }
 
 // BootstrapConfig reads the BootstrapConfig contract (KubeadmConfig, ...).
 var BootstrapConfig bootstrapConfig

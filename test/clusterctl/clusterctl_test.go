@@ -123,7 +123,8 @@ var _ = Describe("clusterctl generate provider --infrastructure sim", func() {
 				}
 			}
 			Expect(kinds["CustomResourceDefinition"]).To(ConsistOf("simclusters.infrastructure.cluster.x-k8s.io",
-				"simmachinepools.infrastructure.cluster.x-k8s.io", "simmachinepooltemplates.infrastructure.cluster.x-k8s.io"))
+				"simmachinepools.infrastructure.cluster.x-k8s.io", "simmachinepooltemplates.infrastructure.cluster.x-k8s.io",
+				"simmachinepoolmachines.infrastructure.cluster.x-k8s.io"))
 			Expect(kinds).NotTo(HaveKey("MutatingWebhookConfiguration"))
 			Expect(kinds).To(HaveKey("Certificate"))
 			Expect(kinds).To(HaveKey("Issuer"))

@@ -201,7 +201,7 @@ var _ = Describe("the chart, rendered", func() {
 		chartObjs := template()
 		kustomized := parse(run(kubectlBin, "kustomize", filepath.Join(root, "config", "default")))
 
-		Expect(crdSpecs(chartObjs)).To(HaveLen(4))
+		Expect(crdSpecs(chartObjs)).To(HaveLen(5))
 		Expect(crdSpecs(chartObjs)).To(Equal(crdSpecs(kustomized)))
 		for _, crd := range byKind(chartObjs, "CustomResourceDefinition") {
 			Expect(crd.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), crd.GetName())
@@ -223,7 +223,7 @@ var _ = Describe("the chart, rendered", func() {
 
 	It("leaves out the MachinePool CRD and webhooks with crds.machinePool=false, and runs only simmachinepool", func() {
 		objs := template("crds.machinePool=false")
-		Expect(crdSpecs(objs)).To(HaveLen(3))
+		Expect(crdSpecs(objs)).To(HaveLen(4))
 		Expect(crdSpecs(objs)).NotTo(HaveKey("machinepools.cluster.x-k8s.io"))
 		Expect(byKind(objs, "MutatingWebhookConfiguration")).To(BeEmpty(), "its only webhook is the MachinePool defaulter")
 		Expect(webhooksByName(objs, "ValidatingWebhookConfiguration")).To(HaveLen(2))

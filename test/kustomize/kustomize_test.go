@@ -92,7 +92,7 @@ var _ = Describe("config/default", func() {
 			}
 			Expect(o.GetName()).To(Or(HavePrefix("machinepool-operator-"), ContainSubstring(".")), "%s %s", o.GetKind(), o.GetName())
 		}
-		Expect(byKind(objs, "CustomResourceDefinition")).To(HaveLen(4))
+		Expect(byKind(objs, "CustomResourceDefinition")).To(HaveLen(5))
 
 		deployments := byKind(objs, "Deployment")
 		Expect(deployments).To(HaveLen(1))

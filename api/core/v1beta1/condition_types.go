@@ -69,6 +69,11 @@ const (
 
 	// PausedCondition is True while the pool or its Cluster is paused and nothing is reconciled.
 	PausedCondition ConditionType = "Paused"
+
+	// MachinesCreatedCondition is True when every instance the infrastructure reports (status.
+	// infrastructureMachineKind) has its Machine ("MachinePool Machines"); absent for providers that keep no
+	// per-instance objects. It is not part of Ready.
+	MachinesCreatedCondition ConditionType = "MachinesCreated"
 )
 
 // Condition reasons of a MachinePool. They are tokens for programs; the message explains them to people.
@@ -103,4 +108,9 @@ const (
 	ScalingDownReason = "ScalingDown"
 	// DeletingReason: the pool is being deleted.
 	DeletingReason = "Deleting"
+	// MachineCRDNotServedReason: the infrastructure keeps per-instance objects, but Cluster API's Machine CRD is
+	// not installed, so no MachinePool Machines exist.
+	MachineCRDNotServedReason = "MachineCRDNotServed"
+	// MachineCreationFailedReason: creating or updating a MachinePool Machine failed.
+	MachineCreationFailedReason = "MachineCreationFailed"
 )

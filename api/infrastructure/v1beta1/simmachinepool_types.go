@@ -240,6 +240,13 @@ type SimMachinePoolStatus struct {
 	// +optional
 	NodeInfo *NodeInfo `json:"nodeInfo,omitempty"`
 
+	// infrastructureMachineKind is the kind of the per-instance objects the pool keeps
+	// (SimMachinePoolMachine): Cluster API's MachinePool controller then keeps one Machine per instance
+	// ("MachinePool Machines").
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	InfrastructureMachineKind string `json:"infrastructureMachineKind,omitempty"`
+
 	// observedGeneration is the metadata.generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`

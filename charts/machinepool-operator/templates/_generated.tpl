@@ -63,10 +63,24 @@
   resources:
   - machinepools/finalizers
   - machinepools/status
+  - machines/finalizers
+  - machines/status
   verbs:
   - get
   - patch
   - update
+- apiGroups:
+  - cluster.x-k8s.io
+  resources:
+  - machines
+  verbs:
+  - create
+  - delete
+  - get
+  - list
+  - patch
+  - update
+  - watch
 - apiGroups:
   - events.k8s.io
   resources:
@@ -89,12 +103,26 @@
   - infrastructure.cluster.x-k8s.io
   resources:
   - simclusters/status
+  - simmachinepoolmachines/finalizers
+  - simmachinepoolmachines/status
   - simmachinepools/finalizers
   - simmachinepools/status
   verbs:
   - get
   - patch
   - update
+- apiGroups:
+  - infrastructure.cluster.x-k8s.io
+  resources:
+  - simmachinepoolmachines
+  verbs:
+  - create
+  - delete
+  - get
+  - list
+  - patch
+  - update
+  - watch
 {{- end }}
 
 {{- define "machinepool-operator.leaderElectionRules" }}

@@ -56,6 +56,18 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 		return ctrl.Result{}, nil
 	}
 
+	// The infrastructure provider deletes the Machines of the instances it terminates; sweep what is left (a
+	// provider that does not, an instance lost before its Machine went) and wait for them to go.
+	remaining, err := r.deleteMachines(ctx, pool)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if remaining > 0 {
+		conditions.MarkFalse(&pool.Status.Conditions, corev1beta1.ReadyCondition, corev1beta1.DeletingReason, corev1beta1.ConditionSeverityInfo,
+			"waiting for %d Machines to be deleted", remaining)
+		return ctrl.Result{}, nil
+	}
+
 	if err := r.deleteNodes(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}

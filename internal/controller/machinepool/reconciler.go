@@ -212,6 +212,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		r.reconcileReferences,
 		r.reconcileBootstrap,
 		r.reconcileInfrastructure,
+		r.reconcileMachines,
 		r.reconcileNodes,
 	} {
 		res, err := phase(ctx, s)

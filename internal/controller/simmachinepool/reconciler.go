@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -78,6 +80,11 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// WatchFilter, when set, restricts the controller to objects labelled cluster.x-k8s.io/watch-filter=<value>.
 	WatchFilter string
+
+	controller       controller.Controller
+	cache            cache.Cache
+	mu               sync.Mutex
+	watchingMachines bool
 }
 
 // SetupWithManager registers the controller and its watches.
@@ -99,13 +106,22 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 	})); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	r.cache = mgr.GetCache()
+	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&infrav1beta1.SimMachinePool{}, builder.WithPredicates(filter, notOwnStatus())).
 		Watches(&corev1beta1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(infraOfPool)).
+		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return poolsOwning(o)
+		}), builder.WithPredicates(notOwnStatus())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return err
+	}
+	r.controller = c
+	return (&MachineReconciler{Client: r.Client, Cloud: r.Cloud}).SetupWithManager(mgr)
 }
 
 // pausedBecause says why the SimMachinePool is paused: its own or its MachinePool's paused annotation, or
@@ -289,9 +305,14 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 		wcErr = nil
 	}
 	nodes := r.nodesOf(ctx, wc, instances)
+	im, err := r.loadMachines(ctx, smp)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 
 	// Instances launched with another spec hash are replaced within maxSurge/maxUnavailable: the group grows
-	// by the surge, and an outdated instance goes only while enough Ready ones remain.
+	// by the surge, and an outdated instance goes only while enough Ready ones remain. An instance whose
+	// Machine is being deleted is on its way out: it counts as unavailable and is the first to go.
 	var live, outdated []candidate
 	var readyLive int
 	for i, in := range instances {
@@ -299,10 +320,11 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 			continue
 		}
 		n := nodes[in.ID]
-		c := candidate{instance: in, seq: i, ready: in.State == cloud.Running && nodeReady(n),
-			marked: n != nil && hasKey(n.Annotations, DeleteMachineAnnotation), outdated: in.SpecHash != launch.SpecHash}
+		c := candidate{instance: in, seq: i, going: im.going(in.ID), outdated: in.SpecHash != launch.SpecHash,
+			marked: im.marked(in.ID) || (n != nil && hasKey(n.Annotations, DeleteMachineAnnotation))}
+		c.ready = in.State == cloud.Running && nodeReady(n) && !c.going
 		live = append(live, c)
-		if c.outdated {
+		if c.outdated && !c.going {
 			outdated = append(outdated, c)
 		}
 		if c.ready {
@@ -325,6 +347,14 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	}
 	requeue := time.Duration(0)
 	for _, victim := range victims {
+		if im.served {
+			// The Machine controller drains the Node and deletes the SimMachinePoolMachine, whose finalizer
+			// terminates the instance.
+			if err := r.removeInstance(ctx, smp, im, victim.ID); err != nil {
+				return ctrl.Result{}, err
+			}
+			continue
+		}
 		drained, err := r.drain(ctx, smp, pool, wc, nodes[victim.ID])
 		if err != nil {
 			return ctrl.Result{}, err
@@ -346,6 +376,9 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 		return ctrl.Result{}, r.cloudError(smp, err)
 	}
 	conditions.MarkTrue(&smp.Status.Conditions, ScalingGroupReadyCondition)
+	if err := r.syncMachines(ctx, smp, pool, im, instances); err != nil {
+		return ctrl.Result{}, err
+	}
 
 	next, nodes, blocked, err := r.runKubelets(ctx, smp, pool, wc, instances, secretName)
 	writeStatus(smp, poolReplicas(pool), instances, nodes, blocked)
@@ -460,6 +493,21 @@ func (r *Reconciler) bootstrapDataExists(ctx context.Context, namespace, name st
 
 func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimMachinePool, group cloud.GroupRef) error {
 	if !controllerutil.ContainsFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer) {
+		return nil
+	}
+	// Every instance goes through its Machine (drained, its Node deleted) or its SimMachinePoolMachine; the
+	// group and its leftovers go once none remains (their deletions requeue through the watch).
+	im, err := r.loadMachines(ctx, smp)
+	if err != nil {
+		return err
+	}
+	remaining, err := r.deleteMachines(ctx, smp, im)
+	if err != nil {
+		return err
+	}
+	if remaining > 0 {
+		conditions.MarkFalse(&smp.Status.Conditions, corev1beta1.ReadyCondition, "Deleting", corev1beta1.ConditionSeverityInfo,
+			"waiting for %d SimMachinePoolMachines to be deleted", remaining)
 		return nil
 	}
 	if err := r.Cloud.DeleteGroup(ctx, group); err != nil {

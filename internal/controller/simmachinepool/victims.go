@@ -11,32 +11,36 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
-// DeleteMachineAnnotation marks the instance (through its Node, until MachinePool Machines carry it) that the
-// cluster-autoscaler or a user wants removed first.
+// DeleteMachineAnnotation marks the instance that the cluster-autoscaler or a user wants removed first: on its
+// Machine (what the autoscaler annotates), or on its Node where no Machines exist.
 const DeleteMachineAnnotation = "cluster.x-k8s.io/delete-machine"
 
 // candidate is a live instance and what the scale-in order looks at.
 type candidate struct {
 	instance cloud.Instance
 	seq      int
-	marked   bool // its Node carries the delete-machine annotation
+	going    bool // its Machine is being deleted
+	marked   bool // its Machine or its Node carries the delete-machine annotation
 	ready    bool // running with a Ready Node
 	outdated bool // launched with another spec hash
 }
 
-// pickVictims returns the n instances to remove first, in Cluster API's order: marked for deletion, then not
-// Ready (pending, failed to join), then outdated, then by the delete policy (Oldest, Newest, Random).
+// pickVictims returns the n instances to remove first, in Cluster API's order: its Machine already being
+// deleted, marked for deletion, then not Ready (pending, failed to join), then outdated, then by the delete
+// policy (Oldest, Newest, Random).
 func pickVictims(cands []candidate, n int, policy infrav1beta1.DeletePolicy) []cloud.Instance {
 	rank := func(c candidate) int {
 		switch {
-		case c.marked:
+		case c.going:
 			return 0
-		case !c.ready:
+		case c.marked:
 			return 1
-		case c.outdated:
+		case !c.ready:
 			return 2
+		case c.outdated:
+			return 3
 		}
-		return 3
+		return 4
 	}
 	sorted := append([]candidate(nil), cands...)
 	sort.SliceStable(sorted, func(i, j int) bool {

@@ -1,0 +1,254 @@
+package machinepool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+)
+
+// +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machines,verbs=get;list;watch;create;update;patch;delete
+
+// machineSelector selects a pool's Machines and infra machines: the labels Cluster API puts on both.
+func machineSelector(pool *corev1beta1.MachinePool) client.MatchingLabels {
+	return client.MatchingLabels{
+		corev1beta1.ClusterNameLabel:     pool.Spec.ClusterName,
+		corev1beta1.MachinePoolNameLabel: corev1beta1.FormatLabelValue(pool.Name),
+	}
+}
+
+// machineCRDServed says whether Cluster API's Machine CRD is installed, from the CRD watch.
+func (r *Reconciler) machineCRDServed(ctx context.Context) (bool, error) {
+	err := r.Client.Get(ctx, types.NamespacedName{Name: capi.MachineCRDName}, crdMetadata())
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("looking up the %s CRD: %w", capi.MachineCRDName, err)
+	}
+	return err == nil, nil
+}
+
+// reconcileMachines keeps one Machine per infra machine when the infrastructure reports
+// status.infrastructureMachineKind, as Cluster API's createOrUpdateMachines does: named after the infra machine,
+// owned by the pool, labelled with the cluster and pool names. It never deletes a Machine: the infrastructure
+// provider deletes the Machine of an instance it removes, and pool deletion sweeps what is left.
+func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Result, error) {
+	pool := s.pool
+	if s.infra == nil {
+		return ctrl.Result{}, nil
+	}
+	kind, err := contract.InfraMachinePool.InfrastructureMachineKind(s.infra)
+	if err != nil {
+		r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
+		return ctrl.Result{}, nil
+	}
+	if kind == "" {
+		conditions.Delete(&pool.Status.Conditions, corev1beta1.MachinesCreatedCondition)
+		return ctrl.Result{}, nil
+	}
+	served, err := r.machineCRDServed(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !served {
+		r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.MachineCRDNotServedReason, corev1beta1.ConditionSeverityInfo,
+			"%s keeps a %s per instance, but Cluster API's Machine CRD is not installed: no MachinePool Machines, so the cluster-autoscaler cannot pick the Node it scales down",
+			s.infra.GetKind(), kind)
+		return ctrl.Result{}, nil
+	}
+
+	infraGVK := s.infra.GroupVersionKind().GroupVersion().WithKind(kind)
+	infraMachines := &unstructured.UnstructuredList{}
+	infraMachines.SetGroupVersionKind(infraGVK.GroupVersion().WithKind(kind + "List"))
+	if err := r.Client.List(ctx, infraMachines, client.InNamespace(pool.Namespace), machineSelector(pool)); err != nil {
+		if meta.IsNoMatchError(err) {
+			r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityWarning,
+				"%s reports status.infrastructureMachineKind %s, which is not served", s.infra.GetKind(), infraGVK)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("listing %s of the pool: %w", kind, err)
+	}
+	// Infra machines come and go with instances: each change requeues the pool that owns it.
+	if err := r.ensureWatch(infraGVK, r.poolOfInfraMachine); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.ensureMachineWatch(); err != nil {
+		return ctrl.Result{}, err
+	}
+	machines := &capi.MachineList{}
+	if err := r.Client.List(ctx, machines, client.InNamespace(pool.Namespace), machineSelector(pool)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("listing the pool's Machines: %w", err)
+	}
+	byInfra := map[string]*capi.Machine{}
+	for i := range machines.Items {
+		m := &machines.Items[i]
+		byInfra[m.Spec.InfrastructureRef.Name] = m
+	}
+
+	var errs []error
+	for i := range infraMachines.Items {
+		im := &infraMachines.Items[i]
+		existing := byInfra[im.GetName()]
+		if !im.GetDeletionTimestamp().IsZero() && existing == nil {
+			continue // going away before it had a Machine: nothing to surface
+		}
+		desired := desiredMachine(pool, im, existing)
+		if existing == nil {
+			if err := r.Client.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
+				errs = append(errs, fmt.Errorf("creating Machine %s: %w", desired.Name, err))
+			}
+			continue
+		}
+		if !reflect.DeepEqual(existing.ObjectMeta, desired.ObjectMeta) || !reflect.DeepEqual(existing.Spec, desired.Spec) {
+			if err := r.Client.Patch(ctx, desired, client.MergeFrom(existing)); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("updating Machine %s: %w", desired.Name, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.MachineCreationFailedReason, corev1beta1.ConditionSeverityWarning, "%v", err)
+		return ctrl.Result{}, err
+	}
+	conditions.MarkTrue(&pool.Status.Conditions, corev1beta1.MachinesCreatedCondition)
+	return ctrl.Result{}, nil
+}
+
+// desiredMachine is the Machine of an infra machine: Cluster API's computeDesiredMachine, plus the pool's node
+// timeouts (an addition over v1.7.1, so that a drain on scale-in honours the pool's nodeDrainTimeout). On an
+// existing Machine it keeps everything else as it is.
+func desiredMachine(pool *corev1beta1.MachinePool, infraMachine *unstructured.Unstructured, existing *capi.Machine) *capi.Machine {
+	m := &capi.Machine{}
+	if existing != nil {
+		m = existing.DeepCopy()
+	} else {
+		m.Name = infraMachine.GetName()
+		m.Namespace = pool.Namespace
+	}
+	m.SetGroupVersionKind(capi.MachineGVK)
+	if m.Labels == nil {
+		m.Labels = map[string]string{}
+	}
+	if m.Annotations == nil && len(pool.Spec.Template.Annotations) > 0 {
+		m.Annotations = map[string]string{}
+	}
+	maps.Copy(m.Annotations, pool.Spec.Template.Annotations)
+	maps.Copy(m.Labels, pool.Spec.Template.Labels)
+	maps.Copy(m.Labels, machineSelector(pool))
+	ownerRef := metav1.NewControllerRef(pool, corev1beta1.GroupVersion.WithKind("MachinePool"))
+	if i := indexOfOwner(m.OwnerReferences, pool.UID); i >= 0 {
+		m.OwnerReferences[i] = *ownerRef
+	} else {
+		m.OwnerReferences = append(m.OwnerReferences, *ownerRef)
+	}
+	m.Spec.ClusterName = pool.Spec.ClusterName
+	m.Spec.InfrastructureRef = corev1.ObjectReference{
+		APIVersion: infraMachine.GetAPIVersion(), Kind: infraMachine.GetKind(),
+		Name: infraMachine.GetName(), Namespace: infraMachine.GetNamespace(),
+	}
+	tmpl := pool.Spec.Template.Spec
+	m.Spec.NodeDrainTimeout = tmpl.NodeDrainTimeout
+	m.Spec.NodeVolumeDetachTimeout = tmpl.NodeVolumeDetachTimeout
+	m.Spec.NodeDeletionTimeout = tmpl.NodeDeletionTimeout
+	return m
+}
+
+func indexOfOwner(refs []metav1.OwnerReference, uid types.UID) int {
+	for i := range refs {
+		if refs[i].UID == uid {
+			return i
+		}
+	}
+	return -1
+}
+
+// poolOfInfraMachine maps an infra machine to its pool through the pool-name label: the pool of that name in
+// the namespace, when the label is the pool's name and not a hash of a long one (then every pool of the cluster).
+func (r *Reconciler) poolOfInfraMachine(ctx context.Context, o client.Object) []reconcile.Request {
+	labels := o.GetLabels()
+	poolLabel, cluster := labels[corev1beta1.MachinePoolNameLabel], labels[corev1beta1.ClusterNameLabel]
+	if poolLabel == "" || cluster == "" {
+		return nil
+	}
+	pools := &corev1beta1.MachinePoolList{}
+	if err := r.Client.List(ctx, pools, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: cluster}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range pools.Items {
+		if corev1beta1.FormatLabelValue(pools.Items[i].Name) == poolLabel {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pools.Items[i])})
+		}
+	}
+	return out
+}
+
+// deleteMachines deletes the pool's Machines that are left once its infrastructure is gone (the provider
+// deletes the Machines of the instances it terminates first), and says whether any still exist.
+func (r *Reconciler) deleteMachines(ctx context.Context, pool *corev1beta1.MachinePool) (remaining int, err error) {
+	served, err := r.machineCRDServed(ctx)
+	if err != nil || !served {
+		return 0, err
+	}
+	if err := r.ensureMachineWatch(); err != nil {
+		return 0, err
+	}
+	machines := &capi.MachineList{}
+	if err := r.Client.List(ctx, machines, client.InNamespace(pool.Namespace), machineSelector(pool)); err != nil {
+		return 0, fmt.Errorf("listing the pool's Machines: %w", err)
+	}
+	var errs []error
+	for i := range machines.Items {
+		m := &machines.Items[i]
+		if !metav1.IsControlledBy(m, pool) {
+			continue
+		}
+		remaining++
+		if m.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, m); err != nil && !apierrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("deleting Machine %s: %w", m.Name, err))
+			}
+		}
+	}
+	return remaining, errors.Join(errs...)
+}
+
+// ensureMachineWatch requeues a pool when one of its Machines is deleted for good (pool deletion waits for
+// that). Only deletions: the Machines' status changes are not the pool's business. Call it once the Machine
+// CRD is known to be served.
+func (r *Reconciler) ensureMachineWatch() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watching[capi.MachineGVK.GroupKind()] {
+		return nil
+	}
+	onDelete := predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+	src := source.Kind[client.Object](r.cache, &capi.Machine{},
+		handler.EnqueueRequestForOwner(r.Client.Scheme(), r.Client.RESTMapper(), &corev1beta1.MachinePool{}, handler.OnlyControllerOwner()), onDelete)
+	if err := r.controller.Watch(src); err != nil {
+		return err
+	}
+	r.watching[capi.MachineGVK.GroupKind()] = true
+	return nil
+}
