@@ -25,8 +25,8 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
-	"github.com/machinepool-operator/machinepool-operator/internal/feature"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/feature"
 	mpwebhook "github.com/machinepool-operator/machinepool-operator/internal/webhook"
 )
 

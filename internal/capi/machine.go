@@ -30,7 +30,7 @@ const (
 
 // Machine condition types the machinepoolmachine controller writes (Cluster API v1beta1 names).
 const (
-	NodeHealthyCondition      corev1beta1.ConditionType = "NodeHealthy"
+	NodeHealthyCondition       corev1beta1.ConditionType = "NodeHealthy"
 	DrainingSucceededCondition corev1beta1.ConditionType = "DrainingSucceeded"
 )
 

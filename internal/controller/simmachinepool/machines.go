@@ -264,7 +264,7 @@ func poolsOwning(o client.Object) []reconcile.Request {
 
 // deleteMachines removes every instance of a pool being deleted through its Machine (or its
 // SimMachinePoolMachine where it has none) and says how many SimMachinePoolMachines remain.
-func (r *Reconciler) deleteMachines(ctx context.Context, smp *infrav1beta1.SimMachinePool, im *instanceMachines) (int, error) {
+func (r *Reconciler) deleteMachines(ctx context.Context, im *instanceMachines) (int, error) {
 	var errs []error
 	for id, infra := range im.infra {
 		if !infra.DeletionTimestamp.IsZero() {

@@ -501,7 +501,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimM
 	if err != nil {
 		return err
 	}
-	remaining, err := r.deleteMachines(ctx, smp, im)
+	remaining, err := r.deleteMachines(ctx, im)
 	if err != nil {
 		return err
 	}

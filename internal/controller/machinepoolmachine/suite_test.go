@@ -1,0 +1,106 @@
+package machinepoolmachine_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
+)
+
+// The three controllers of a standalone install run in-process against a management control plane that serves
+// our CRDs and Cluster API's Machine, MachineSet and MachineDeployment CRDs (not its Cluster CRD: pools run
+// without Cluster objects), and a workload control plane where the simulated instances register their Nodes.
+var (
+	mgmtEnv, workloadEnv *envtest.Environment
+	k8s, nodes           client.Client
+	workloadKubeconfig   []byte
+	simCloud             *sim.Cloud
+	ctx                  context.Context
+	cancel               context.CancelFunc
+)
+
+func TestMachinePoolMachines(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(45 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	RunSpecs(t, "MachinePool Machines Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme,
+		corev1beta1.AddToScheme, infrav1beta1.AddToScheme, capi.AddToScheme} {
+		Expect(add(scheme)).To(Succeed())
+	}
+	external := filepath.Join("..", "..", "..", "config", "crd", "external")
+	mgmtEnv = &envtest.Environment{
+		CRDDirectoryPaths: []string{filepath.Join("..", "..", "..", "config", "crd", "bases"),
+			filepath.Join(external, "cluster.x-k8s.io_machines.yaml"),
+			filepath.Join(external, "cluster.x-k8s.io_machinesets.yaml"),
+			filepath.Join(external, "cluster.x-k8s.io_machinedeployments.yaml")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := mgmtEnv.Start()
+	Expect(err).NotTo(HaveOccurred(), "run `make capi-crds` for Cluster API's Machine CRDs")
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	workloadEnv = &envtest.Environment{}
+	wcfg, err := workloadEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	nodes, err = client.New(wcfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	admin, err := workloadEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	workloadKubeconfig, err = admin.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}}})
+	Expect(err).NotTo(HaveOccurred())
+	Expect((&machinepool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepool-controller")}).
+		SetupWithManager(ctx, mgr)).To(Succeed())
+	Expect((&machinepoolmachine.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepoolmachine-controller")}).
+		SetupWithManager(ctx, mgr)).To(Succeed())
+	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1))
+	sr := &simmachinepool.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud,
+		Recorder: mgr.GetEventRecorder("simmachinepool-controller"), Heartbeat: 5 * time.Second}
+	Expect(sr.SetupWithManager(ctx, mgr)).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+})
+
+var _ = AfterSuite(func() {
+	if cancel != nil {
+		cancel()
+	}
+	for _, env := range []*envtest.Environment{mgmtEnv, workloadEnv} {
+		if env != nil {
+			Expect(env.Stop()).To(Succeed())
+		}
+	}
+})
