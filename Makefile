@@ -40,7 +40,7 @@ fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go')
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) $(HELM) ## Run golangci-lint and helm lint.
+lint: $(GOLANGCI_LINT) $(HELM) capi-crds ## Run golangci-lint and helm lint.
 	$(GOLANGCI_LINT) run ./...
 	$(HELM) lint --strict $(CHART)
 	$(HELM) lint --strict $(CHART) --set crds.machinePool=false --set webhook.certManager.enabled=true
@@ -61,7 +61,7 @@ build: ## Build the manager binary into bin/manager.
 	go build -trimpath -o $(BIN)/manager ./cmd/manager
 
 .PHONY: quickstart
-quickstart: ## Run the whole MachinePool loop locally: control planes, manager, sample pool, scale 3 -> 5 -> 2 (KEEP=1 keeps it).
+quickstart: capi-crds ## Run the whole MachinePool loop locally: control planes, manager, sample pool, scale 3 -> 5 -> 2 (KEEP=1 keeps it).
 	hack/quickstart.sh
 
 .PHONY: run
@@ -87,6 +87,10 @@ capi-crds: ## Copy Cluster API's Cluster/Machine/MachineSet/MachineDeployment CR
 .PHONY: test
 test: capi-crds ## Run all tests (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-autoscaler
+test-autoscaler: capi-crds ## Run the real cluster-autoscaler (built once from ../shared/third_party) against a simulated pool: up, down, from zero.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test -tags autoscaler ./test/autoscaler -count=1 -timeout 30m -v
 
 .PHONY: bench-nodes
 bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node change with 200 pools x 10 Nodes (BENCH_POOLS, BENCH_REPLICAS).

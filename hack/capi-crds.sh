@@ -5,14 +5,17 @@
 #   config/crd/external/            Cluster, Machine, MachineSet, MachineDeployment CRDs (installable)
 #   config/crd/external/reference/  Cluster API's MachinePool CRD and example MachinePool manifests, which
 #                                   our tests compare against (never installed)
+#   charts/machinepool-operator/capi-crds/  Machine, MachineSet, MachineDeployment CRDs, which the chart
+#                                   installs with crds.clusterAPI (Helm reads only files inside the chart)
 set -euo pipefail
 
 CAPI_VERSION=${CAPI_VERSION:-v1.7.1}
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/config/crd/external
+chart=$top/charts/machinepool-operator/capi-crds
 stamp=$out/.version
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION" ] && [ -f "$chart/cluster.x-k8s.io_machines.yaml" ]; then
   exit 0
 fi
 
@@ -24,10 +27,13 @@ core=$(moddir sigs.k8s.io/cluster-api)
 testmod=$(moddir sigs.k8s.io/cluster-api/test)
 [ -d "$core" ] && [ -d "$testmod" ] || { echo "capi-crds: could not download Cluster API $CAPI_VERSION" >&2; exit 1; }
 
-rm -rf "$out"
-mkdir -p "$out/reference"
+rm -rf "$out" "$chart"
+mkdir -p "$out/reference" "$chart"
 for kind in clusters machines machinesets machinedeployments; do
   install -m 0644 "$core/config/crd/bases/cluster.x-k8s.io_$kind.yaml" "$out/"
+done
+for kind in machines machinesets machinedeployments; do
+  install -m 0644 "$core/config/crd/bases/cluster.x-k8s.io_$kind.yaml" "$chart/"
 done
 install -m 0644 "$core/config/crd/bases/cluster.x-k8s.io_machinepools.yaml" "$out/reference/"
 install -m 0644 "$testmod/infrastructure/docker/examples/machine-pool.yaml" "$out/reference/example-machine-pool.yaml"

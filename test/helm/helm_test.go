@@ -19,6 +19,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -35,6 +36,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 )
 
 const (
@@ -77,6 +79,8 @@ var _ = BeforeSuite(func() {
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
 	Expect(infrav1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(capi.AddToScheme(scheme)).To(Succeed())
+	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
@@ -201,8 +205,14 @@ var _ = Describe("the chart, rendered", func() {
 		chartObjs := template()
 		kustomized := parse(run(kubectlBin, "kustomize", filepath.Join(root, "config", "default")))
 
-		Expect(crdSpecs(chartObjs)).To(HaveLen(5))
-		Expect(crdSpecs(chartObjs)).To(Equal(crdSpecs(kustomized)))
+		ours := crdSpecs(chartObjs)
+		capiCRDs := []string{"machines.cluster.x-k8s.io", "machinesets.cluster.x-k8s.io", "machinedeployments.cluster.x-k8s.io"}
+		for _, name := range capiCRDs {
+			Expect(ours).To(HaveKey(name), "Cluster API's CRD, for MachinePool Machines and the autoscaler")
+			delete(ours, name)
+		}
+		Expect(ours).To(HaveLen(5))
+		Expect(ours).To(Equal(crdSpecs(kustomized)))
 		for _, crd := range byKind(chartObjs, "CustomResourceDefinition") {
 			Expect(crd.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), crd.GetName())
 			Expect(crd.GetLabels()).To(HaveKeyWithValue("cluster.x-k8s.io/v1beta1", "v1beta1"), crd.GetName())
@@ -223,7 +233,7 @@ var _ = Describe("the chart, rendered", func() {
 
 	It("leaves out the MachinePool CRD and webhooks with crds.machinePool=false, and runs only simmachinepool", func() {
 		objs := template("crds.machinePool=false")
-		Expect(crdSpecs(objs)).To(HaveLen(4))
+		Expect(crdSpecs(objs)).To(HaveLen(4), "no MachinePool CRD, and Cluster API's own Machine CRDs are already there")
 		Expect(crdSpecs(objs)).NotTo(HaveKey("machinepools.cluster.x-k8s.io"))
 		Expect(byKind(objs, "MutatingWebhookConfiguration")).To(BeEmpty(), "its only webhook is the MachinePool defaulter")
 		Expect(webhooksByName(objs, "ValidatingWebhookConfiguration")).To(HaveLen(2))
@@ -231,6 +241,46 @@ var _ = Describe("the chart, rendered", func() {
 		Expect(managerArgs(objs)).To(ContainElement("--controllers=simmachinepool"))
 
 		Expect(crdSpecs(template("crds.enabled=false"))).To(BeEmpty())
+		Expect(crdSpecs(template("crds.machinePool=false", "crds.clusterAPI=true"))).To(HaveLen(7))
+	})
+
+	It("says how to get Cluster API's CRDs when the chart has no copy of them", func() {
+		bare := filepath.Join(GinkgoT().TempDir(), "machinepool-operator")
+		Expect(os.CopyFS(bare, os.DirFS(chart))).To(Succeed())
+		Expect(os.RemoveAll(filepath.Join(bare, "capi-crds"))).To(Succeed())
+		_, stderr, err := tryRun(helmBin, "template", release, bare)
+		Expect(err).To(HaveOccurred())
+		Expect(stderr).To(ContainSubstring("run `make capi-crds`"))
+		_, stderr, err = tryRun(helmBin, "template", release, bare, "--set", "crds.clusterAPI=false")
+		Expect(err).NotTo(HaveOccurred(), stderr)
+	})
+
+	It("grants the cluster-autoscaler exactly what its Cluster API provider uses, when asked", func() {
+		Expect(byKind(template(), "ClusterRole")).To(HaveLen(1), "only the manager's by default")
+		objs := template("autoscaler.rbac.create=true", "autoscaler.rbac.subjects[0].kind=ServiceAccount",
+			"autoscaler.rbac.subjects[0].name=cluster-autoscaler", "autoscaler.rbac.subjects[0].namespace=kube-system",
+			"autoscaler.rbac.infrastructureResources={awsmachinetemplates}")
+		var role *unstructured.Unstructured
+		for _, r := range byKind(objs, "ClusterRole") {
+			if r.GetName() == fullname+"-cluster-autoscaler" {
+				role = r
+			}
+		}
+		Expect(role).NotTo(BeNil())
+		Expect(field(role, "rules")).To(ContainElements(
+			map[string]any{"apiGroups": []any{"cluster.x-k8s.io"}, "resources": []any{"machinepools/scale"}, "verbs": []any{"get", "patch"}},
+			map[string]any{"apiGroups": []any{"cluster.x-k8s.io"}, "resources": []any{"machines"}, "verbs": []any{"get", "list", "watch", "update"}},
+			map[string]any{"apiGroups": []any{"infrastructure.cluster.x-k8s.io"},
+				"resources": []any{"simmachinepools", "simmachinepooltemplates", "awsmachinetemplates"}, "verbs": []any{"get", "list", "watch"}},
+		))
+		var binding *unstructured.Unstructured
+		for _, b := range byKind(objs, "ClusterRoleBinding") {
+			if b.GetName() == fullname+"-cluster-autoscaler" {
+				binding = b
+			}
+		}
+		Expect(binding).NotTo(BeNil())
+		Expect(field(binding, "subjects")).To(ConsistOf(map[string]any{"kind": "ServiceAccount", "name": "cluster-autoscaler", "namespace": "kube-system"}))
 	})
 
 	It("turns values into manager flags and Pod settings", func() {
@@ -365,6 +415,17 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 		}).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(And(
 			HaveField("Phase", "Running"), HaveField("ReadyReplicas", BeEquivalentTo(3)), HaveField("NodeRefs", HaveLen(3))))
 
+		By("one MachinePool Machine per instance, Running")
+		Eventually(func() []string {
+			machines := &capi.MachineList{}
+			_ = k8s.List(ctx, machines, client.InNamespace(ns))
+			var phases []string
+			for _, m := range machines.Items {
+				phases = append(phases, m.Status.Phase)
+			}
+			return phases
+		}).WithTimeout(30 * time.Second).Should(And(HaveLen(3), HaveEach("Running")))
+
 		By("the mutating webhook having defaulted the MachinePool")
 		p := &corev1beta1.MachinePool{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, p)).To(Succeed())
@@ -410,6 +471,8 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 		list := &corev1beta1.MachinePoolList{}
 		Expect(k8s.List(ctx, list)).To(Succeed())
 		Expect(list.Items).To(HaveLen(1))
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: "machines.cluster.x-k8s.io"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed(),
+			"Cluster API's Machine CRD is kept too")
 	})
 })
 

@@ -183,6 +183,16 @@ var _ = Describe("MachinePool controller", func() {
 			HaveField("Message", ContainSubstring("status.replicas must be an integer"))))
 	})
 
+	It("says so in a condition when the provider keeps per-instance objects but Cluster API's Machine CRD is not served", func() {
+		p, infra := e.running("machineless", 1)
+		Expect(condition(p, corev1beta1.MachinesCreatedCondition)()).To(HaveField("Type", BeEmpty()), "no such condition for providers without infra machines")
+		setStatus(infra, map[string]any{"infrastructureMachineKind": "GenericMachinePoolMachine"})
+		Eventually(condition(p, corev1beta1.MachinesCreatedCondition)).Should(And(
+			haveCondition(corev1.ConditionFalse, corev1beta1.MachineCRDNotServedReason),
+			HaveField("Message", ContainSubstring("cluster-autoscaler"))))
+		Expect(phase(p)()).To(Equal("Running"), "not part of Ready")
+	})
+
 	It("changes nothing on a paused pool but a Paused condition, and resumes when unpaused", func() {
 		readyBootstrap(e.object(bootstrapGVK, "paused"))
 		infra := e.object(infraGVK, "paused")

@@ -240,6 +240,28 @@ var _ = Describe("MachinePool Machines", func() {
 		Expect(w.providerIDs()).NotTo(ContainElement(ids[0]))
 	})
 
+	It("rolls a version change through the Machines: old instances go by their Machines, each drained once", func() {
+		w := newWorld(2)
+		w.running(2)
+		old := w.machineNames()
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			p := &corev1beta1.MachinePool{}
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(w.pool), p); err != nil {
+				return err
+			}
+			p.Spec.Template.Spec.Version = ptr.To("v1.31.0")
+			return k8s.Update(ctx, p)
+		})).To(Succeed())
+		Eventually(w.machineNames).Should(And(HaveLen(2), Not(ContainElements(old[0])), Not(ContainElements(old[1]))))
+		w.running(2)
+		Expect(w.infraMachineNames()).To(ConsistOf(w.machineNames()))
+		for _, id := range old {
+			Expect(nodeExists(id)()).To(BeFalse(), id)
+		}
+		Expect(events(w.ns, "Machine", "NodeDrained")()).To(ContainElements(old[0], old[1]))
+		Expect(events(w.ns, "SimMachinePool", "NodeDrained")()).To(BeEmpty())
+	})
+
 	It("deletes the pool's Machines, SimMachinePoolMachines and Nodes with the pool", func() {
 		w := newWorld(2)
 		w.running(2)
