@@ -116,13 +116,14 @@ func nodeExists(name string) func() bool {
 	return func() bool { return nodes.Get(ctx, client.ObjectKey{Name: name}, &corev1.Node{}) == nil }
 }
 
-func events(ns, kind, reason string) func() []string {
+// drained lists the objects of a kind that reported draining a Node (event reason NodeDrained).
+func drained(ns, kind string) func() []string {
 	return func() []string {
 		list := &eventsv1.EventList{}
 		_ = k8s.List(ctx, list, client.InNamespace(ns))
 		var out []string
 		for _, e := range list.Items {
-			if e.Regarding.Kind == kind && e.Reason == reason {
+			if e.Regarding.Kind == kind && e.Reason == "NodeDrained" {
 				out = append(out, e.Regarding.Name)
 			}
 		}
@@ -221,8 +222,8 @@ var _ = Describe("MachinePool Machines", func() {
 		Expect(nodeExists(instanceID(ids[2]))()).To(BeTrue())
 
 		By("one drain, by the Machine controller; the simulated cloud did not drain it again")
-		Eventually(events(w.ns, "Machine", "NodeDrained")).Should(ConsistOf(victim))
-		Consistently(events(w.ns, "SimMachinePool", "NodeDrained"), 2*time.Second).Should(BeEmpty())
+		Eventually(drained(w.ns, "Machine")).Should(ConsistOf(victim))
+		Consistently(drained(w.ns, "SimMachinePool"), 2*time.Second).Should(BeEmpty())
 	})
 
 	It("replaces an instance lost out of band, retiring its Machine and Node", func() {
@@ -258,8 +259,8 @@ var _ = Describe("MachinePool Machines", func() {
 		for _, id := range old {
 			Expect(nodeExists(id)()).To(BeFalse(), id)
 		}
-		Expect(events(w.ns, "Machine", "NodeDrained")()).To(ContainElements(old[0], old[1]))
-		Expect(events(w.ns, "SimMachinePool", "NodeDrained")()).To(BeEmpty())
+		Expect(drained(w.ns, "Machine")()).To(ContainElements(old[0], old[1]))
+		Expect(drained(w.ns, "SimMachinePool")()).To(BeEmpty())
 	})
 
 	It("deletes the pool's Machines, SimMachinePoolMachines and Nodes with the pool", func() {
