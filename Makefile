@@ -46,7 +46,7 @@ lint: $(GOLANGCI_LINT) $(HELM) capi-crds ## Run golangci-lint and helm lint.
 	$(HELM) lint --strict $(CHART) --set crds.machinePool=false --set webhook.certManager.enabled=true
 
 .PHONY: verify
-verify: generate manifests ## Check that generated files, go.mod and gofmt leave no diff.
+verify: generate manifests capi-crds ## Check that generated files, go.mod and gofmt leave no diff.
 	go mod tidy
 	for d in hack/tools/*/; do (cd $$d && go mod tidy); done
 	@test -z "$$(gofmt -s -l $$(git ls-files '*.go'))" || { echo "gofmt -s would change:"; gofmt -s -l $$(git ls-files '*.go'); exit 1; }
