@@ -9,6 +9,7 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
 HELM := $(BIN)/helm
 CLUSTERCTL := $(BIN)/clusterctl
+CAPI_MANAGER := $(BIN)/capi-manager
 CHART := charts/machinepool-operator
 # Where release-manifests writes the clusterctl provider files.
 RELEASE_DIR ?= out
@@ -99,7 +100,7 @@ bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node chang
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(CLUSTERCTL) ## Build the pinned tools into bin/ (controller-gen, golangci-lint, helm, clusterctl).
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(CLUSTERCTL) $(CAPI_MANAGER) ## Build the pinned tools into bin/ (controller-gen, golangci-lint, helm, clusterctl, Cluster API's manager).
 
 $(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum
 	cd hack/tools/controller-gen && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
@@ -110,6 +111,10 @@ $(HELM): hack/tools/helm/go.mod hack/tools/helm/go.sum
 $(CLUSTERCTL): hack/tools/clusterctl/go.mod hack/tools/clusterctl/go.sum
 	cd hack/tools/clusterctl && v=$$(go list -m -f '{{.Version}}' sigs.k8s.io/cluster-api) && \
 		go build -o $@ -ldflags "-X sigs.k8s.io/cluster-api/version.gitVersion=$$v" sigs.k8s.io/cluster-api/cmd/clusterctl
+
+# Cluster API's own core manager, same pinned module as clusterctl (test/capicore runs it).
+$(CAPI_MANAGER): hack/tools/clusterctl/go.mod hack/tools/clusterctl/go.sum
+	cd hack/tools/clusterctl && go build -o $@ sigs.k8s.io/cluster-api
 
 $(GOLANGCI_LINT): hack/tools/golangci-lint/go.mod hack/tools/golangci-lint/go.sum
 	cd hack/tools/golangci-lint && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint

@@ -3,6 +3,8 @@
 # gitignored directories, for tests, the quickstart and e2e. Nothing it writes is committed.
 #
 #   config/crd/external/            Cluster, Machine, MachineSet, MachineDeployment CRDs (installable)
+#   config/crd/external/core/       every CRD of Cluster API's core provider, for the test that runs its own
+#                                   controllers next to the Sim provider (test/capicore)
 #   config/crd/external/reference/  Cluster API's MachinePool CRD and example MachinePool manifests, which
 #                                   our tests compare against (never installed)
 #   charts/machinepool-operator/capi-crds/  Machine, MachineSet, MachineDeployment CRDs, which the chart
@@ -15,7 +17,7 @@ out=$top/config/crd/external
 chart=$top/charts/machinepool-operator/capi-crds
 stamp=$out/.version
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION" ] && [ -f "$chart/cluster.x-k8s.io_machines.yaml" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION" ] && [ -f "$chart/cluster.x-k8s.io_machines.yaml" ] && [ -d "$out/core" ]; then
   exit 0
 fi
 
@@ -28,7 +30,8 @@ testmod=$(moddir sigs.k8s.io/cluster-api/test)
 [ -d "$core" ] && [ -d "$testmod" ] || { echo "capi-crds: could not download Cluster API $CAPI_VERSION" >&2; exit 1; }
 
 rm -rf "$out" "$chart"
-mkdir -p "$out/reference" "$chart"
+mkdir -p "$out/reference" "$out/core" "$chart"
+install -m 0644 "$core"/config/crd/bases/*.yaml "$out/core/"
 for kind in clusters machines machinesets machinedeployments; do
   install -m 0644 "$core/config/crd/bases/cluster.x-k8s.io_$kind.yaml" "$out/"
 done
