@@ -15,16 +15,21 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
@@ -324,7 +329,51 @@ func machineExists(name string) func() bool {
 	}
 }
 
+// autoscalerIdentity gives the autoscaler, in the management cluster, exactly the chart's autoscaler RBAC: the
+// chart's ClusterRole and binding (helm template) for a ServiceAccount, and a kubeconfig with its token.
+func autoscalerIdentity() string {
+	GinkgoHelper()
+	abs, err := filepath.Abs(filepath.Join("..", ".."))
+	Expect(err).NotTo(HaveOccurred())
+	helm := filepath.Join(abs, "bin", "helm")
+	out, err := exec.CommandContext(ctx, "make", "-s", "-C", abs, helm).CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "building helm: %s", out)
+	rendered, err := exec.CommandContext(ctx, helm, "template", "mpo", filepath.Join(abs, "charts", "machinepool-operator"),
+		"--show-only", "templates/autoscaler-rbac.yaml", "--set", "autoscaler.rbac.create=true",
+		"--set", "autoscaler.rbac.subjects[0].kind=ServiceAccount", "--set", "autoscaler.rbac.subjects[0].name=cluster-autoscaler",
+		"--set", "autoscaler.rbac.subjects[0].namespace=kube-system").Output()
+	Expect(err).NotTo(HaveOccurred())
+	for _, doc := range strings.Split(string(rendered), "\n---") {
+		u := &unstructured.Unstructured{}
+		Expect(yaml.Unmarshal([]byte(doc), &u.Object)).To(Succeed())
+		if len(u.Object) > 0 {
+			Expect(k8s.Create(ctx, u)).To(Succeed())
+		}
+	}
+	Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "cluster-autoscaler"}})).To(Succeed())
+	cs, err := kubernetes.NewForConfig(mgmtEnv.Config)
+	Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts("kube-system").CreateToken(ctx, "cluster-autoscaler",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["management"] = &clientcmdapi.Cluster{Server: mgmtEnv.Config.Host, CertificateAuthorityData: mgmtEnv.Config.CAData}
+	kc.AuthInfos["cluster-autoscaler"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts["autoscaler"] = &clientcmdapi.Context{Cluster: "management", AuthInfo: "cluster-autoscaler"}
+	kc.CurrentContext = "autoscaler"
+	path := filepath.Join(GinkgoT().TempDir(), "autoscaler.kubeconfig")
+	Expect(clientcmd.WriteToFile(*kc, path)).To(Succeed())
+	return path
+}
+
 var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Ordered, func() {
+	AfterAll(func() {
+		if autoscaler != nil {
+			Expect(string(autoscaler.Err.Contents())).NotTo(ContainSubstring("forbidden"),
+				"the chart's autoscaler ClusterRole grants all the autoscaler uses")
+		}
+	})
+
 	BeforeAll(func() {
 		for _, n := range []string{ns} {
 			Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}})).To(Succeed())
@@ -361,7 +410,7 @@ var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Order
 		autoscaler, err2 = gexec.Start(exec.CommandContext(ctx, autoscalerBin,
 			"--cloud-provider=clusterapi",
 			"--kubeconfig="+workloadKubeconfig,
-			"--cloud-config="+mgmtKubeconfig,
+			"--cloud-config="+autoscalerIdentity(),
 			"--node-group-auto-discovery=clusterapi:namespace="+ns,
 			"--scan-interval=2s",
 			"--scale-down-delay-after-add=5s",
