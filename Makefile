@@ -89,6 +89,10 @@ capi-crds: ## Copy Cluster API's Cluster/Machine/MachineSet/MachineDeployment CR
 test: capi-crds ## Run all tests (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test $(GO_TEST_FLAGS) ./...
 
+.PHONY: test-e2e
+test-e2e: capi-crds ## Run the end-to-end suite: the manager binary driven through kubectl, with real faults.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test -tags e2e ./test/e2e -count=1 -timeout 30m -v
+
 .PHONY: test-autoscaler
 test-autoscaler: capi-crds ## Run the real cluster-autoscaler (built once from ../shared/third_party) against a simulated pool: up, down, from zero.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test -tags autoscaler ./test/autoscaler -count=1 -timeout 30m -v

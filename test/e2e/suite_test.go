@@ -1,0 +1,212 @@
+//go:build e2e
+
+package e2e_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+)
+
+// The management control plane serves what the Helm chart installs (our CRDs and Cluster API's Machine CRDs)
+// plus the generic provider fixtures; the workload control plane is reached through a TCP proxy the test can
+// cut, as if its API server went down. k8s and nodes are the test's own eyes; every change goes through kubectl.
+var (
+	root                 = filepath.Join("..", "..")
+	mgmtEnv, workloadEnv *envtest.Environment
+	k8s, nodes           client.Client
+	mgmtKubeconfig       string
+	workloadViaProxy     []byte
+	proxy                *tcpProxy
+	managerBin           string
+	manager              *gexec.Session
+	ctx                  = context.Background()
+)
+
+func TestE2E(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(2 * time.Minute)
+	SetDefaultEventuallyPollingInterval(200 * time.Millisecond)
+	RunSpecs(t, "End-to-end Suite")
+}
+
+var _ = BeforeSuite(func() {
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(infrav1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(capi.AddToScheme(scheme)).To(Succeed())
+	external := filepath.Join(root, "config", "crd", "external")
+	mgmtEnv = &envtest.Environment{
+		CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd", "bases"), filepath.Join(root, "test", "fixtures", "genericmachinepool.yaml"),
+			filepath.Join(root, "test", "fixtures", "genericbootstrapconfig.yaml"),
+			filepath.Join(external, "cluster.x-k8s.io_machines.yaml"), filepath.Join(external, "cluster.x-k8s.io_machinesets.yaml"),
+			filepath.Join(external, "cluster.x-k8s.io_machinedeployments.yaml")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := mgmtEnv.Start()
+	Expect(err).NotTo(HaveOccurred(), "run `make capi-crds`")
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	workloadEnv = &envtest.Environment{}
+	wcfg, err := workloadEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	nodes, err = client.New(wcfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	dir := GinkgoT().TempDir()
+	mgmtKubeconfig = filepath.Join(dir, "management.kubeconfig")
+	Expect(os.WriteFile(mgmtKubeconfig, adminKubeconfig(mgmtEnv), 0o600)).To(Succeed())
+	workloadRaw := adminKubeconfig(workloadEnv)
+	kc, err := clientcmd.Load(workloadRaw)
+	Expect(err).NotTo(HaveOccurred())
+	for _, c := range kc.Clusters {
+		proxy = startProxy(strings.TrimPrefix(c.Server, "https://"))
+		c.Server = "https://" + proxy.addr
+	}
+	workloadViaProxy, err = clientcmd.Write(*kc)
+	Expect(err).NotTo(HaveOccurred())
+
+	managerBin, err = gexec.Build("github.com/machinepool-operator/machinepool-operator/cmd/manager")
+	Expect(err).NotTo(HaveOccurred())
+	startManager()
+})
+
+var _ = AfterSuite(func() {
+	if manager != nil {
+		manager.Terminate().Wait(15 * time.Second)
+	}
+	gexec.CleanupBuildArtifacts()
+	if proxy != nil {
+		proxy.cut()
+	}
+	for _, env := range []*envtest.Environment{mgmtEnv, workloadEnv} {
+		if env != nil {
+			Expect(env.Stop()).To(Succeed())
+		}
+	}
+})
+
+func adminKubeconfig(env *envtest.Environment) []byte {
+	GinkgoHelper()
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := admin.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	return raw
+}
+
+// startManager runs the manager binary as a user would out of cluster; extra flags are added to the defaults.
+func startManager(extra ...string) {
+	GinkgoHelper()
+	args := append([]string{"--kubeconfig=" + mgmtKubeconfig, "--webhook-port=0", "--metrics-bind-address=0",
+		"--health-probe-bind-address=0", "--sim-heartbeat-interval=5s"}, extra...)
+	var err error
+	manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, args...), GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+}
+
+// killManager sends SIGKILL: no shutdown hooks, no last writes.
+func killManager() {
+	GinkgoHelper()
+	manager.Kill().Wait(10 * time.Second)
+	Expect(manager.ExitCode()).NotTo(Equal(0))
+}
+
+// kubectl runs the kubectl built by make envtest against the management cluster.
+func kubectl(stdin string, args ...string) string {
+	GinkgoHelper()
+	cmd := exec.CommandContext(ctx, filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"),
+		append([]string{"--kubeconfig=" + mgmtKubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	Expect(err).NotTo(HaveOccurred(), "kubectl %v: %s", args, out)
+	return string(out)
+}
+
+// tcpProxy forwards a local port to the workload API server; cut drops every connection and refuses new ones
+// until restore, which is what the manager sees when that API server is down.
+type tcpProxy struct {
+	addr, target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+}
+
+func startProxy(target string) *tcpProxy {
+	GinkgoHelper()
+	p := &tcpProxy{target: target, conns: map[net.Conn]struct{}{}}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := (&net.Dialer{}).DialContext(ctx, "tcp", p.target)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[in], p.conns[out] = struct{}{}, struct{}{}
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *tcpProxy) restore() {
+	GinkgoHelper()
+	var ln net.Listener
+	Eventually(func() (err error) {
+		ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", p.addr)
+		return err
+	}).Should(Succeed())
+	p.serve(ln)
+}
