@@ -97,6 +97,12 @@ test-e2e: capi-crds ## Run the end-to-end suite: the manager binary driven throu
 test-autoscaler: capi-crds ## Run the real cluster-autoscaler (built once from ../shared/third_party) against a simulated pool: up, down, from zero.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test -tags autoscaler ./test/autoscaler -count=1 -timeout 30m -v
 
+.PHONY: bench
+bench: ## Benchmark the core controller as a process: create, scale up, scale down for 50x10, 200x10, 5x200 pools (BENCH_WORKLOADS, BENCH_OUT).
+	@mkdir -p out
+	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" BENCH_OUT="$${BENCH_OUT:-$(CURDIR)/out/bench.jsonl}" \
+		go test -tags bench ./test/bench -run '^TestScenarios$$' -count=1 -timeout 60m -v
+
 .PHONY: bench-nodes
 bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node change with 200 pools x 10 Nodes (BENCH_POOLS, BENCH_REPLICAS).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test ./test/bench -run '^$$' -bench BenchmarkNodeMapping -benchtime 1x -timeout 30m -v

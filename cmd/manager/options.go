@@ -79,9 +79,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		"Queries per second the manager may send to the management cluster's API server.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100,
 		"Burst of queries the manager may send to the management cluster's API server.")
-	fs.Float32Var(&o.workloadClientQPS, "workload-client-qps", 100,
+	fs.Float32Var(&o.workloadClientQPS, "workload-client-qps", 500,
 		"Queries per second the manager may send to each workload cluster's API server.")
-	fs.IntVar(&o.workloadClientBurst, "workload-client-burst", 200,
+	fs.IntVar(&o.workloadClientBurst, "workload-client-burst", 1000,
 		"Burst of queries the manager may send to each workload cluster's API server.")
 	fs.DurationVar(&o.simHeartbeat, "sim-heartbeat-interval", 40*time.Second,
 		"How often a simulated instance refreshes its Node's Ready condition; longer keeps large simulated pools cheap.")

@@ -102,10 +102,10 @@ type entry struct {
 // read only when a client is built) and tells onChange about Node and health changes.
 func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options, onChange Handler) *Tracker {
 	if opts.QPS <= 0 {
-		opts.QPS = 100
+		opts.QPS = 500
 	}
 	if opts.Burst <= 0 {
-		opts.Burst = 200
+		opts.Burst = 1000
 	}
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 15 * time.Second

@@ -1,0 +1,468 @@
+//go:build bench
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+)
+
+// TestScenarios is the benchmark harness of `make bench`: both control planes with audit logs, the manager
+// binary as its own process (--controllers=machinepool: the figures measure the core controller), and the
+// harness playing the infrastructure provider, the bootstrap provider and the kubelets with the generic
+// fixture kinds. BENCH_MANAGER_ARGS adds manager flags. For each workload (pools x replicas, BENCH_WORKLOADS,
+// default 50x10,200x10,5x200) it runs
+// create, scale up by R/2 and scale down by R/2, and reports seconds to convergence, manager CPU seconds, peak
+// RSS and the manager's API requests by cluster and verb, as a table and as JSON lines (BENCH_OUT).
+func TestScenarios(t *testing.T) {
+	workloads := os.Getenv("BENCH_WORKLOADS")
+	if workloads == "" {
+		workloads = "50x10,200x10,5x200"
+	}
+	out := os.Getenv("BENCH_OUT")
+	if out == "" {
+		out = filepath.Join(t.TempDir(), "bench.jsonl")
+	}
+	results, err := os.Create(out) //nolint:gosec // the path the user asked for
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = results.Close() }()
+	fmt.Printf("\n%-8s %-11s %8s %8s %8s %8s  %-40s %s\n", "workload", "scenario", "seconds", "harness", "cpu s", "rss MiB", "management requests", "workload requests")
+	for _, w := range strings.Split(workloads, ",") {
+		var pools, replicas int
+		if _, err := fmt.Sscanf(w, "%dx%d", &pools, &replicas); err != nil {
+			t.Fatalf("BENCH_WORKLOADS: %q is not POOLSxREPLICAS", w)
+		}
+		for _, r := range runWorkload(t, pools, replicas) {
+			raw, _ := json.Marshal(r)
+			_, _ = results.Write(append(raw, '\n'))
+			fmt.Printf("%-8s %-11s %8.2f %8.2f %8.2f %8.0f  %-40s %s\n", r.Workload, r.Scenario, r.Seconds, r.HarnessSeconds, r.CPUSeconds, r.PeakRSSMiB,
+				formatCounts(r.ManagementRequests), formatCounts(r.WorkloadRequests))
+		}
+	}
+	fmt.Printf("\nresults: %s\n", out)
+}
+
+// result is one scenario's figures.
+type result struct {
+	Workload string  `json:"workload"`
+	Scenario string  `json:"scenario"`
+	Pools    int     `json:"pools"`
+	Replicas int     `json:"replicas"`
+	Seconds  float64 `json:"seconds"`
+	// HarnessSeconds is how long the harness itself took to write the change and play the providers and
+	// kubelets: a floor under Seconds on this machine.
+	HarnessSeconds     float64        `json:"harnessSeconds"`
+	CPUSeconds         float64        `json:"cpuSeconds"`
+	PeakRSSMiB         float64        `json:"peakRSSMiB"`
+	ManagementRequests map[string]int `json:"managementRequests"`
+	WorkloadRequests   map[string]int `json:"workloadRequests"`
+	Machine            string         `json:"machine"`
+}
+
+func formatCounts(c map[string]int) string {
+	total := 0
+	var parts []string
+	for _, v := range sortedKeys(c) {
+		total += c[v]
+		parts = append(parts, fmt.Sprintf("%s %d", v, c[v]))
+	}
+	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+const managerUser = "mpo-manager"
+
+// plane is one control plane with an audit log, the harness's client and a kubeconfig for the manager's user.
+type plane struct {
+	env        *envtest.Environment
+	c          client.Client
+	auditLog   string
+	managerCfg []byte
+}
+
+func startPlane(t *testing.T, crds []string) *plane {
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &plane{auditLog: filepath.Join(dir, "audit.log")}
+	p.env = &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
+	p.env.ControlPlane.GetAPIServer().Configure().
+		Set("audit-log-path", p.auditLog).Set("audit-policy-file", policy).Set("audit-log-format", "json").
+		Set("audit-log-mode", "batch").Set("audit-log-batch-max-wait", "1s").Set("max-requests-inflight", "2000").
+		Set("max-mutating-requests-inflight", "1000")
+	cfg, err := p.env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.env.Stop() })
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 5000, 10000
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = corev1beta1.AddToScheme(scheme)
+	if p.c, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
+	user, err := p.env.AddUser(envtest.User{Name: managerUser, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.managerCfg, err = user.KubeConfig(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// requests counts the manager's requests in the audit log between two moments: watches when they start,
+// everything else when it completes.
+func (p *plane) requests(t *testing.T, from, to time.Time) map[string]int {
+	time.Sleep(1500 * time.Millisecond) // the batch writer's max wait
+	f, err := os.Open(p.auditLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	counts := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var e struct {
+			Verb  string `json:"verb"`
+			Stage string `json:"stage"`
+			User  struct {
+				Username string `json:"username"`
+			} `json:"user"`
+			Received metav1.MicroTime `json:"requestReceivedTimestamp"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) != nil || e.User.Username != managerUser {
+			continue
+		}
+		if e.Received.Before(&metav1.MicroTime{Time: from}) || e.Received.After(to) {
+			continue
+		}
+		if (e.Verb == "watch") != (e.Stage == "ResponseStarted") {
+			continue
+		}
+		counts[e.Verb]++
+	}
+	return counts
+}
+
+// managerProc is the manager process with its /proc figures.
+type managerProc struct{ cmd *exec.Cmd }
+
+func (m *managerProc) cpuSeconds() float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+func (m *managerProc) resetPeak() {
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", m.cmd.Process.Pid), []byte("5"), 0o600)
+}
+
+func (m *managerProc) peakRSSMiB() float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+var (
+	genericInfra     = gvkOf("infrastructure.cluster.x-k8s.io", "GenericMachinePool")
+	genericBootstrap = gvkOf("bootstrap.cluster.x-k8s.io", "GenericBootstrapConfig")
+)
+
+func gvkOf(group, kind string) map[string]string {
+	return map[string]string{"apiVersion": group + "/v1beta1", "kind": kind}
+}
+
+func runWorkload(t *testing.T, pools, replicas int) []result {
+	root := filepath.Join("..", "..")
+	mgmt := startPlane(t, []string{filepath.Join(root, "config", "crd", "bases"),
+		filepath.Join(root, "test", "fixtures", "genericmachinepool.yaml"), filepath.Join(root, "test", "fixtures", "genericbootstrapconfig.yaml")})
+	wl := startPlane(t, nil)
+	ctx := context.Background()
+
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "manager.kubeconfig")
+	if err := os.WriteFile(kubeconfig, mgmt.managerCfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "manager")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/machinepool-operator/machinepool-operator/cmd/manager").CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v: %s", err, out)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--kubeconfig=" + kubeconfig, "--controllers=machinepool", "--webhook-port=0",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0"}
+	args = append(args, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...) // e.g. --workload-client-qps=500
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mgr := &managerProc{cmd: cmd}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+
+	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools}
+	h.setup(ctx)
+	name := fmt.Sprintf("%dx%d", pools, replicas)
+	var out []result
+	for _, sc := range []struct {
+		name   string
+		target int
+	}{{"create", replicas}, {"scale-up", replicas + replicas/2}, {"scale-down", replicas}} {
+		h.settle()
+		mgr.resetPeak()
+		cpu0 := mgr.cpuSeconds()
+		start := time.Now()
+		h.apply(ctx, sc.name, sc.target)
+		applied := time.Now()
+		h.waitConverged(ctx, sc.target)
+		end := time.Now()
+		r := result{Workload: name, Scenario: sc.name, Pools: pools, Replicas: sc.target,
+			Seconds: end.Sub(start).Seconds(), HarnessSeconds: applied.Sub(start).Seconds(), CPUSeconds: mgr.cpuSeconds() - cpu0, PeakRSSMiB: mgr.peakRSSMiB(), Machine: machine()}
+		h.settle() // late reconciles count too
+		settled := time.Now()
+		r.ManagementRequests = mgmt.requests(t, start, settled)
+		r.WorkloadRequests = wl.requests(t, start, settled)
+		out = append(out, r)
+	}
+	return out
+}
+
+func machine() string {
+	raw, _ := os.ReadFile("/proc/cpuinfo")
+	cores, model := 0, ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "processor") {
+			cores++
+		}
+		if strings.HasPrefix(line, "model name") && model == "" {
+			model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+		}
+	}
+	return fmt.Sprintf("%d cores, %s", cores, model)
+}
+
+// harness plays the providers and the kubelets.
+type scenarioHarness struct {
+	t         *testing.T
+	mgmt, wl  *plane
+	pools     int
+	instances map[int][]string // provider IDs per pool
+}
+
+const ns = "bench"
+
+func (h *scenarioHarness) setup(ctx context.Context) {
+	must(h.t, h.mgmt.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	must(h.t, h.mgmt.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-kubeconfig"},
+		Data: map[string][]byte{"value": h.wl.managerCfg}}))
+	must(h.t, h.mgmt.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-data"},
+		Data: map[string][]byte{"value": []byte("#cloud-config\n")}}))
+	h.instances = map[int][]string{}
+}
+
+func (h *scenarioHarness) settle() { time.Sleep(2 * time.Second) }
+
+func poolName(i int) string { return fmt.Sprintf("pool-%03d", i) }
+
+// apply makes the scenario's change and then, as the providers and kubelets would, everything that follows
+// from it: Nodes register first, then the infrastructure reports them.
+func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int) {
+	h.parallel(func(i int) error {
+		name := poolName(i)
+		switch scenario {
+		case "create":
+			boot := genericObject(genericBootstrap, name)
+			if err := h.mgmt.c.Create(ctx, boot); err != nil {
+				return err
+			}
+			boot.Object["status"] = map[string]any{"ready": true, "dataSecretName": "bench-data"}
+			if err := h.mgmt.c.Status().Update(ctx, boot); err != nil {
+				return err
+			}
+			if err := h.mgmt.c.Create(ctx, genericObject(genericInfra, name)); err != nil {
+				return err
+			}
+			return h.mgmt.c.Create(ctx, &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+				Spec: corev1beta1.MachinePoolSpec{ClusterName: "bench", Replicas: ptr.To(int32(target)),
+					Template: corev1beta1.MachineTemplateSpec{Spec: corev1beta1.MachineSpec{ClusterName: "bench",
+						Bootstrap: corev1beta1.Bootstrap{ConfigRef: &corev1.ObjectReference{APIVersion: genericBootstrap["apiVersion"],
+							Kind: genericBootstrap["kind"], Name: name}},
+						InfrastructureRef: corev1.ObjectReference{APIVersion: genericInfra["apiVersion"], Kind: genericInfra["kind"], Name: name}}}}})
+		default:
+			mp := &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+			return h.mgmt.c.SubResource("scale").Patch(ctx, mp, client.RawPatch("application/merge-patch+json",
+				fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, target)))
+		}
+	})
+	// The provider follows: new instances register their Nodes, then the infra object reports the list.
+	var mu sync.Mutex
+	h.parallel(func(i int) error {
+		mu.Lock()
+		ids := h.instances[i]
+		mu.Unlock()
+		for len(ids) < target {
+			id := fmt.Sprintf("generic:///bench/p%03d-i%d", i, len(ids))
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d-i%d", i, len(ids))}, Spec: corev1.NodeSpec{ProviderID: id}}
+			if err := h.wl.c.Create(ctx, node); err != nil {
+				return err
+			}
+			node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+			if err := h.wl.c.Status().Update(ctx, node); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		ids = ids[:target]
+		mu.Lock()
+		h.instances[i] = ids
+		mu.Unlock()
+		infra := genericObject(genericInfra, poolName(i))
+		list := make([]any, len(ids))
+		for j, id := range ids {
+			list[j] = id
+		}
+		if err := h.mgmt.c.Patch(ctx, infra, client.RawPatch("application/merge-patch+json", mustJSON(map[string]any{"spec": map[string]any{"providerIDList": list}}))); err != nil {
+			return err
+		}
+		return h.mgmt.c.Status().Patch(ctx, infra, client.RawPatch("application/merge-patch+json",
+			mustJSON(map[string]any{"status": map[string]any{"ready": true, "replicas": len(ids)}})))
+	})
+}
+
+// waitConverged polls until every pool shows the target, its status is current, and retired Nodes are gone.
+func (h *scenarioHarness) waitConverged(ctx context.Context, target int) {
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		if h.converged(ctx, target) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.t.Fatalf("not converged to %d replicas in 10 minutes", target)
+}
+
+func (h *scenarioHarness) converged(ctx context.Context, target int) bool {
+	list := &corev1beta1.MachinePoolList{}
+	if err := h.mgmt.c.List(ctx, list, client.InNamespace(ns)); err != nil || len(list.Items) != h.pools {
+		return false
+	}
+	for _, p := range list.Items {
+		s := p.Status
+		if s.ObservedGeneration != p.Generation || int(s.Replicas) != target || int(s.ReadyReplicas) != target ||
+			int(s.AvailableReplicas) != target || len(s.NodeRefs) != target {
+			return false
+		}
+	}
+	nodes := &metav1.PartialObjectMetadataList{}
+	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
+	if err := h.wl.c.List(ctx, nodes); err != nil {
+		return false
+	}
+	return len(nodes.Items) == h.pools*target
+}
+
+func (h *scenarioHarness) parallel(fn func(i int) error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, h.pools)
+	sem := make(chan struct{}, 32)
+	for i := range h.pools {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(i); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func genericObject(gvk map[string]string, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": gvk["apiVersion"], "kind": gvk["kind"]}}
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
+
+func mustJSON(v any) []byte {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+func must(t *testing.T, err error) {
+	if err != nil {
+		t.Fatal(err)
+	}
+}
