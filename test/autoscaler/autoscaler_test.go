@@ -34,6 +34,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 const (
@@ -94,8 +95,8 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	dir := GinkgoT().TempDir()
-	mgmtKubeconfig = writeKubeconfig(mgmtEnv, filepath.Join(dir, "management.kubeconfig"))
-	workloadKubeconfig = writeKubeconfig(workloadEnv, filepath.Join(dir, "workload.kubeconfig"))
+	mgmtKubeconfig = support.WriteAdminKubeconfig(mgmtEnv, filepath.Join(dir, "management.kubeconfig"))
+	workloadKubeconfig = support.WriteAdminKubeconfig(workloadEnv, filepath.Join(dir, "workload.kubeconfig"))
 	workloadRaw, err = os.ReadFile(workloadKubeconfig)
 	Expect(err).NotTo(HaveOccurred())
 
@@ -121,16 +122,6 @@ var _ = AfterSuite(func() {
 		}
 	}
 })
-
-func writeKubeconfig(env *envtest.Environment, path string) string {
-	GinkgoHelper()
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	Expect(err).NotTo(HaveOccurred())
-	raw, err := admin.KubeConfig()
-	Expect(err).NotTo(HaveOccurred())
-	Expect(os.WriteFile(path, raw, 0o600)).To(Succeed())
-	return path
-}
 
 // scheduler plays the parts of a control plane that envtest does not run: kube-controller-manager's node
 // lifecycle controller (it lifts the node.kubernetes.io/not-ready taint the API server puts on every new Node

@@ -35,6 +35,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 const ns = "capi-core"
@@ -84,16 +85,15 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	dir := GinkgoT().TempDir()
-	mgmtKubeconfig := writeKubeconfig(mgmtEnv, filepath.Join(dir, "management.kubeconfig"))
-	workloadRaw, err = os.ReadFile(writeKubeconfig(workloadEnv, filepath.Join(dir, "workload.kubeconfig")))
-	Expect(err).NotTo(HaveOccurred())
+	mgmtKubeconfig := support.WriteAdminKubeconfig(mgmtEnv, filepath.Join(dir, "management.kubeconfig"))
+	workloadRaw = support.AdminKubeconfig(workloadEnv)
 
 	// Cluster API's manager always serves its webhooks; nothing calls them here (no webhook configuration is
 	// installed), but the server needs a certificate to start.
 	certDir := filepath.Join(dir, "certs")
 	writeSelfSignedCert(certDir)
 	capiManager, err = gexec.Start(exec.CommandContext(ctx, capiBin, "--kubeconfig="+mgmtKubeconfig,
-		fmt.Sprintf("--webhook-port=%d", freePort()), "--webhook-cert-dir="+certDir,
+		fmt.Sprintf("--webhook-port=%d", support.FreePort()), "--webhook-cert-dir="+certDir,
 		"--diagnostics-address=0", "--insecure-diagnostics", "--health-addr=0",
 		"--feature-gates=MachinePool=true"), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
@@ -120,16 +120,6 @@ var _ = AfterSuite(func() {
 	}
 })
 
-func writeKubeconfig(env *envtest.Environment, path string) string {
-	GinkgoHelper()
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	Expect(err).NotTo(HaveOccurred())
-	raw, err := admin.KubeConfig()
-	Expect(err).NotTo(HaveOccurred())
-	Expect(os.WriteFile(path, raw, 0o600)).To(Succeed())
-	return path
-}
-
 func writeSelfSignedCert(dir string) {
 	GinkgoHelper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -145,14 +135,6 @@ func writeSelfSignedCert(dir string) {
 	Expect(os.MkdirAll(dir, 0o700)).To(Succeed())
 	Expect(os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)).To(Succeed())
 	Expect(os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)).To(Succeed())
-}
-
-func freePort() int {
-	GinkgoHelper()
-	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func pool() *corev1beta1.MachinePool {

@@ -303,13 +303,13 @@ var _ = Describe("faults", Ordered, func() {
 	It("shows a workload API server outage in the pool's conditions and recovers when it is back", func() {
 		p := applyPool(poolOptions{replicas: 2, dataSecret: "workers-data", maxSurge: 1})
 		p.running(2)
-		proxy.cut()
+		proxy.Cut()
 		cutAt := time.Now()
 		Eventually(func() *corev1beta1.Condition {
 			return conditions.Get(p.status().Conditions, corev1beta1.ReplicasReadyCondition)
 		}).Should(And(Not(BeNil()), HaveField("Reason", corev1beta1.WorkloadClusterUnreachableReason)))
 		time.Sleep(time.Until(cutAt.Add(30 * time.Second)))
-		proxy.restore()
+		proxy.Restore()
 		p.running(2)
 		Eventually(func() *corev1beta1.Condition {
 			return conditions.Get(p.status().Conditions, corev1beta1.ReadyCondition)

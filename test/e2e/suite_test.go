@@ -4,13 +4,10 @@ package e2e_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +23,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // The management control plane serves what the Helm chart installs (our CRDs and Cluster API's Machine CRDs)
@@ -37,7 +35,7 @@ var (
 	k8s, nodes           client.Client
 	mgmtKubeconfig       string
 	workloadViaProxy     []byte
-	proxy                *tcpProxy
+	proxy                *support.TCPProxy
 	managerBin           string
 	manager              *gexec.Session
 	ctx                  = context.Background()
@@ -76,13 +74,13 @@ var _ = BeforeSuite(func() {
 
 	dir := GinkgoT().TempDir()
 	mgmtKubeconfig = filepath.Join(dir, "management.kubeconfig")
-	Expect(os.WriteFile(mgmtKubeconfig, adminKubeconfig(mgmtEnv), 0o600)).To(Succeed())
-	workloadRaw := adminKubeconfig(workloadEnv)
+	support.WriteAdminKubeconfig(mgmtEnv, mgmtKubeconfig)
+	workloadRaw := support.AdminKubeconfig(workloadEnv)
 	kc, err := clientcmd.Load(workloadRaw)
 	Expect(err).NotTo(HaveOccurred())
 	for _, c := range kc.Clusters {
-		proxy = startProxy(strings.TrimPrefix(c.Server, "https://"))
-		c.Server = "https://" + proxy.addr
+		proxy = support.StartProxy(strings.TrimPrefix(c.Server, "https://"))
+		c.Server = "https://" + proxy.Addr
 	}
 	workloadViaProxy, err = clientcmd.Write(*kc)
 	Expect(err).NotTo(HaveOccurred())
@@ -98,7 +96,7 @@ var _ = AfterSuite(func() {
 	}
 	gexec.CleanupBuildArtifacts()
 	if proxy != nil {
-		proxy.cut()
+		proxy.Cut()
 	}
 	for _, env := range []*envtest.Environment{mgmtEnv, workloadEnv} {
 		if env != nil {
@@ -106,15 +104,6 @@ var _ = AfterSuite(func() {
 		}
 	}
 })
-
-func adminKubeconfig(env *envtest.Environment) []byte {
-	GinkgoHelper()
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	Expect(err).NotTo(HaveOccurred())
-	raw, err := admin.KubeConfig()
-	Expect(err).NotTo(HaveOccurred())
-	return raw
-}
 
 // startManager runs the manager binary as a user would out of cluster; extra flags are added to the defaults.
 func startManager(extra ...string) {
@@ -142,71 +131,4 @@ func kubectl(stdin string, args ...string) string {
 	out, err := cmd.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "kubectl %v: %s", args, out)
 	return string(out)
-}
-
-// tcpProxy forwards a local port to the workload API server; cut drops every connection and refuses new ones
-// until restore, which is what the manager sees when that API server is down.
-type tcpProxy struct {
-	addr, target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-}
-
-func startProxy(target string) *tcpProxy {
-	GinkgoHelper()
-	p := &tcpProxy{target: target, conns: map[net.Conn]struct{}{}}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := (&net.Dialer{}).DialContext(ctx, "tcp", p.target)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[in], p.conns[out] = struct{}{}, struct{}{}
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-}
-
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		_ = c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *tcpProxy) restore() {
-	GinkgoHelper()
-	var ln net.Listener
-	Eventually(func() (err error) {
-		ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", p.addr)
-		return err
-	}).Should(Succeed())
-	p.serve(ln)
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +36,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 const (
@@ -376,7 +376,7 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 	})
 
 	It("creates every object of the release", func() {
-		webhookPort = freePort()
+		webhookPort = support.FreePort()
 		run(helmBin, "install", release, chart, "--kubeconfig", adminKcfg, "--namespace", namespace, "--create-namespace",
 			"--set", fmt.Sprintf("webhook.url=https://127.0.0.1:%d", webhookPort))
 		manifest := parse(run(helmBin, "get", "manifest", release, "--kubeconfig", adminKcfg, "--namespace", namespace))
@@ -484,14 +484,6 @@ func isNamespaced(kind string) bool {
 		return false
 	}
 	return true
-}
-
-func freePort() int {
-	GinkgoHelper()
-	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that authenticates with a token of the ServiceAccount, as the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -114,6 +116,7 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 		return err
 	}
 	var errs []error
+	var retired []string
 	for i := range owned {
 		node := &owned[i]
 		if node.Annotations[workload.ClusterNameAnnotation] != pool.Spec.ClusterName || inProviderIDList(pool, node.Spec.ProviderID) {
@@ -125,10 +128,23 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 			}
 			continue
 		}
-		r.event(pool, corev1.EventTypeNormal, "NodeRetired", "Delete",
-			"deleted Node %s: its instance %s left the pool", node.Name, node.Spec.ProviderID)
+		retired = append(retired, node.Name)
+	}
+	// One event per pass, however many Nodes went: a scale-in of hundreds must not cost hundreds of writes.
+	if len(retired) > 0 {
+		sort.Strings(retired)
+		r.event(pool, corev1.EventTypeNormal, "NodesRetired", "Delete",
+			"deleted %d Nodes whose instances left the pool: %s", len(retired), truncateList(retired, 10))
 	}
 	return errors.Join(errs...)
+}
+
+// truncateList joins names, showing at most n of them.
+func truncateList(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
 func inProviderIDList(pool *corev1beta1.MachinePool, providerID string) bool {

@@ -15,6 +15,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // nodeOf reads a workload Node by name, for Eventually.
@@ -160,23 +161,23 @@ var _ = Describe("MachinePool with an unreachable workload cluster", func() {
 		// The outage is made by a TCP proxy in front of the real workload API server that stops forwarding and
 		// drops its connections: to the controller that is exactly an API server going away and coming back, and
 		// unlike stopping the shared envtest API server it cannot hang on graceful shutdown.
-		proxy := startProxy(workloadHost())
-		DeferCleanup(proxy.close)
+		proxy := support.StartProxy(workloadHost())
+		DeferCleanup(proxy.Cut)
 		e := newEnv()
 		secret := &corev1.Secret{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: e.cluster + "-kubeconfig"}, secret)).To(Succeed())
-		secret.Data["value"] = kubeconfigVia(proxy.addr)
+		secret.Data["value"] = kubeconfigVia(proxy.Addr)
 		Expect(k8s.Update(ctx, secret)).To(Succeed())
 		p, infra := e.running("outage", 1)
 
-		proxy.cut()
+		proxy.Cut()
 		Eventually(condition(p, corev1beta1.ReplicasReadyCondition)).WithTimeout(30 * time.Second).Should(And(
 			haveCondition(corev1.ConditionFalse, corev1beta1.WorkloadClusterUnreachableReason),
 			HaveField("Severity", corev1beta1.ConditionSeverityWarning),
 			HaveField("Message", ContainSubstring("does not answer"))))
 		Expect(get(p).Status.ReadyReplicas).To(Equal(int32(1)), "counts stay as last seen")
 
-		proxy.restore()
+		proxy.Restore()
 		Eventually(condition(p, corev1beta1.ReplicasReadyCondition)).WithTimeout(60 * time.Second).Should(HaveField("Status", corev1.ConditionTrue))
 
 		By("following Node changes again after the outage")

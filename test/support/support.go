@@ -1,0 +1,113 @@
+// Package support holds what the suites that run our binaries as processes share: admin kubeconfigs for envtest
+// control planes, free ports, and a TCP proxy that can cut a workload API server off. It is test code only.
+package support
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// AdminKubeconfig returns a kubeconfig of a system:masters user of the control plane.
+func AdminKubeconfig(env *envtest.Environment) []byte {
+	ginkgo.GinkgoHelper()
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	raw, err := admin.KubeConfig()
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return raw
+}
+
+// WriteAdminKubeconfig writes AdminKubeconfig to path and returns path.
+func WriteAdminKubeconfig(env *envtest.Environment, path string) string {
+	ginkgo.GinkgoHelper()
+	gomega.Expect(os.WriteFile(path, AdminKubeconfig(env), 0o600)).To(gomega.Succeed())
+	return path
+}
+
+// FreePort returns a local TCP port nothing listens on right now.
+func FreePort() int {
+	ginkgo.GinkgoHelper()
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TCPProxy forwards a local port to a target address; Cut drops every connection and refuses new ones until
+// Restore: what a client sees while an API server is down.
+type TCPProxy struct {
+	// Addr is the proxy's host:port.
+	Addr   string
+	target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]struct{}
+}
+
+// StartProxy listens on a free local port and forwards to target.
+func StartProxy(target string) *TCPProxy {
+	ginkgo.GinkgoHelper()
+	p := &TCPProxy{target: target, conns: map[net.Conn]struct{}{}}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	p.Addr = ln.Addr().String()
+	p.serve(ln)
+	return p
+}
+
+func (p *TCPProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", p.target)
+			if err != nil {
+				_ = in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[in], p.conns[out] = struct{}{}, struct{}{}
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+}
+
+// Cut stops listening and drops every open connection.
+func (p *TCPProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// Restore listens on the same address again.
+func (p *TCPProxy) Restore() {
+	ginkgo.GinkgoHelper()
+	var ln net.Listener
+	gomega.Eventually(func() (err error) {
+		ln, err = (&net.ListenConfig{}).Listen(context.Background(), "tcp", p.Addr)
+		return err
+	}).Should(gomega.Succeed())
+	p.serve(ln)
+}
