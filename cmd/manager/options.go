@@ -20,6 +20,7 @@ import (
 type options struct {
 	metricsAddr         string
 	probeAddr           string
+	pprofAddr           string
 	leaderElect         bool
 	leaderElectionNS    string
 	leaseDuration       time.Duration
@@ -46,6 +47,8 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("manager", pflag.ContinueOnError)
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080",
 		"Address the metrics endpoint binds to (host:port); \"0\" turns it off.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "",
+		"Address Go's pprof endpoints (/debug/pprof/) bind to (host:port), for profiling; empty turns them off.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
 		"Address the /healthz and /readyz endpoints bind to (host:port).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +37,8 @@ import (
 // TestScenarios is the benchmark harness of `make bench`: both control planes with audit logs, the manager
 // binary as its own process (--controllers=machinepool: the figures measure the core controller), and the
 // harness playing the infrastructure provider, the bootstrap provider and the kubelets with the generic
-// fixture kinds. BENCH_MANAGER_ARGS adds manager flags. For each workload (pools x replicas, BENCH_WORKLOADS,
+// fixture kinds. BENCH_MANAGER_ARGS adds manager flags; BENCH_PROFILE_DIR (and BENCH_PROFILE_SECONDS, default 10)
+// writes a CPU profile of the manager per scenario. For each workload (pools x replicas, BENCH_WORKLOADS,
 // default 50x10,200x10,5x200) it runs
 // create, scale up by R/2 and scale down by R/2, and reports seconds to convergence, manager CPU seconds, peak
 // RSS and the manager's API requests by cluster and verb, as a table and as JSON lines (BENCH_OUT).
@@ -248,6 +252,15 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 	args := []string{"--kubeconfig=" + kubeconfig, "--controllers=machinepool", "--webhook-port=0",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0"}
 	args = append(args, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...) // e.g. --workload-client-qps=500
+	profileDir, profileSeconds := os.Getenv("BENCH_PROFILE_DIR"), os.Getenv("BENCH_PROFILE_SECONDS")
+	pprofAddr := ""
+	if profileDir != "" {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freeLocalPort(t))
+		args = append(args, "--pprof-bind-address="+pprofAddr)
+		if profileSeconds == "" {
+			profileSeconds = "10"
+		}
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -270,6 +283,7 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 		h.settle()
 		mgr.resetPeak()
 		cpu0 := mgr.cpuSeconds()
+		profiled := profile(t, pprofAddr, profileSeconds, filepath.Join(profileDir, name+"-"+sc.name+".pprof"))
 		start := time.Now()
 		h.apply(ctx, sc.name, sc.target)
 		applied := time.Now()
@@ -279,11 +293,48 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 			Seconds: end.Sub(start).Seconds(), HarnessSeconds: applied.Sub(start).Seconds(), CPUSeconds: mgr.cpuSeconds() - cpu0, PeakRSSMiB: mgr.peakRSSMiB(), Machine: machine()}
 		h.settle() // late reconciles count too
 		settled := time.Now()
+		<-profiled
 		r.ManagementRequests = mgmt.requests(t, start, settled)
 		r.WorkloadRequests = wl.requests(t, start, settled)
 		out = append(out, r)
 	}
 	return out
+}
+
+// profile fetches a CPU profile of the manager over the next seconds into path; the channel closes when it is
+// written. Without a pprof address it does nothing.
+func profile(t *testing.T, addr, seconds, path string) <-chan struct{} {
+	done := make(chan struct{})
+	if addr == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx // bounded by seconds
+		if err != nil {
+			t.Logf("profile: %v", err)
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		f, err := os.Create(path) //nolint:gosec // the directory the user asked for
+		if err != nil {
+			t.Logf("profile: %v", err)
+			return
+		}
+		defer func() { _ = f.Close() }()
+		_, _ = io.Copy(f, resp.Body)
+	}()
+	return done
+}
+
+func freeLocalPort(t *testing.T) int {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func machine() string {
