@@ -311,7 +311,7 @@ func profile(t *testing.T, addr, seconds, path string) <-chan struct{} {
 	}
 	go func() {
 		defer close(done)
-		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx // bounded by seconds
+		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx,gosec // the manager this harness started, bounded by seconds
 		if err != nil {
 			t.Logf("profile: %v", err)
 			return
