@@ -81,15 +81,15 @@ type result struct {
 	Seconds  float64 `json:"seconds"`
 	// HarnessSeconds is how long the harness itself took to write the change and play the providers and
 	// kubelets: a floor under Seconds on this machine.
-	HarnessSeconds     float64        `json:"harnessSeconds"`
-	CPUSeconds         float64        `json:"cpuSeconds"`
+	HarnessSeconds float64 `json:"harnessSeconds"`
+	CPUSeconds     float64 `json:"cpuSeconds"`
 	// ControlPlaneCPUSeconds is the CPU time both kube-apiservers and etcds used in the scenario: the machine's
 	// other big consumer.
-	ControlPlaneCPUSeconds float64 `json:"controlPlaneCPUSeconds"`
-	PeakRSSMiB         float64        `json:"peakRSSMiB"`
-	ManagementRequests map[string]int `json:"managementRequests"`
-	WorkloadRequests   map[string]int `json:"workloadRequests"`
-	Machine            string         `json:"machine"`
+	ControlPlaneCPUSeconds float64        `json:"controlPlaneCPUSeconds"`
+	PeakRSSMiB             float64        `json:"peakRSSMiB"`
+	ManagementRequests     map[string]int `json:"managementRequests"`
+	WorkloadRequests       map[string]int `json:"workloadRequests"`
+	Machine                string         `json:"machine"`
 }
 
 func formatCounts(c map[string]int) string {
