@@ -1,10 +1,16 @@
 package capi
 
 import (
+	"context"
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 )
@@ -36,6 +42,18 @@ const (
 
 // MachineGVK is Cluster API's v1beta1 Machine.
 var MachineGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta1", Kind: "Machine"}
+
+// MachineCRDServed says whether Cluster API's Machine CRD is installed, reading the CRD's metadata through c (a
+// cached client keeps a watch on CRDs instead of asking the API server each time).
+func MachineCRDServed(ctx context.Context, c client.Reader) (bool, error) {
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+	err := c.Get(ctx, client.ObjectKey{Name: MachineCRDName}, crd)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("looking up the %s CRD: %w", MachineCRDName, err)
+	}
+	return err == nil, nil
+}
 
 // AddToScheme registers Machine and MachineList under cluster.x-k8s.io/v1beta1.
 func AddToScheme(s *runtime.Scheme) error {

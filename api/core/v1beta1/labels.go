@@ -27,3 +27,9 @@ func FormatLabelValue(name string) string {
 func MachinePoolSelector(clusterName, poolName string) string {
 	return ClusterNameLabel + "=" + FormatLabelValue(clusterName) + "," + MachinePoolNameLabel + "=" + FormatLabelValue(poolName)
 }
+
+// MachinePoolLabels are the labels Cluster API puts on a pool's Machines and infra machines: the cluster name
+// as it is, the pool name formatted by FormatLabelValue.
+func MachinePoolLabels(clusterName, poolName string) map[string]string {
+	return map[string]string{ClusterNameLabel: clusterName, MachinePoolNameLabel: FormatLabelValue(poolName)}
+}

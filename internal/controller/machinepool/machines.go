@@ -29,21 +29,9 @@ import (
 
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machines,verbs=get;list;watch;create;update;patch;delete
 
-// machineSelector selects a pool's Machines and infra machines: the labels Cluster API puts on both.
+// machineSelector selects a pool's Machines and infra machines.
 func machineSelector(pool *corev1beta1.MachinePool) client.MatchingLabels {
-	return client.MatchingLabels{
-		corev1beta1.ClusterNameLabel:     pool.Spec.ClusterName,
-		corev1beta1.MachinePoolNameLabel: corev1beta1.FormatLabelValue(pool.Name),
-	}
-}
-
-// machineCRDServed says whether Cluster API's Machine CRD is installed, from the CRD watch.
-func (r *Reconciler) machineCRDServed(ctx context.Context) (bool, error) {
-	err := r.Client.Get(ctx, types.NamespacedName{Name: capi.MachineCRDName}, crdMetadata())
-	if err != nil && !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("looking up the %s CRD: %w", capi.MachineCRDName, err)
-	}
-	return err == nil, nil
+	return corev1beta1.MachinePoolLabels(pool.Spec.ClusterName, pool.Name)
 }
 
 // reconcileMachines keeps one Machine per infra machine when the infrastructure reports
@@ -64,7 +52,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		conditions.Delete(&pool.Status.Conditions, corev1beta1.MachinesCreatedCondition)
 		return ctrl.Result{}, nil
 	}
-	served, err := r.machineCRDServed(ctx)
+	served, err := capi.MachineCRDServed(ctx, r.Client)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -203,7 +191,7 @@ func (r *Reconciler) poolOfInfraMachine(ctx context.Context, o client.Object) []
 // deleteMachines deletes the pool's Machines that are left once its infrastructure is gone (the provider
 // deletes the Machines of the instances it terminates first), and says whether any still exist.
 func (r *Reconciler) deleteMachines(ctx context.Context, pool *corev1beta1.MachinePool) (remaining int, err error) {
-	served, err := r.machineCRDServed(ctx)
+	served, err := capi.MachineCRDServed(ctx, r.Client)
 	if err != nil || !served {
 		return 0, err
 	}

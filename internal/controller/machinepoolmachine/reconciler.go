@@ -425,8 +425,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, m *capi.Machine, infra
 		if t := m.Spec.NodeDrainTimeout; t != nil {
 			timeout = t.Duration
 		}
-		_, ready := workload.ReadySince(node)
-		res, err := drain.Node(ctx, wc, node, drain.Options{Timeout: timeout, Unreachable: !ready && nodeUnreachable(node)})
+		res, err := drain.Node(ctx, wc, node, drain.Options{Timeout: timeout, Unreachable: nodeUnreachable(node)})
 		if err != nil {
 			return ctrl.Result{}, err
 		}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,24 +58,6 @@ func (im *instanceMachines) marked(id string) bool {
 	return m != nil && hasKey(m.Annotations, DeleteMachineAnnotation)
 }
 
-func machineSelector(pool *corev1beta1.MachinePool) client.MatchingLabels {
-	return client.MatchingLabels{
-		corev1beta1.ClusterNameLabel:     pool.Spec.ClusterName,
-		corev1beta1.MachinePoolNameLabel: corev1beta1.FormatLabelValue(pool.Name),
-	}
-}
-
-// machineCRDServed says whether Cluster API's Machine CRD is installed.
-func (r *Reconciler) machineCRDServed(ctx context.Context) (bool, error) {
-	crd := &metav1.PartialObjectMetadata{}
-	crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
-	err := r.Client.Get(ctx, types.NamespacedName{Name: capi.MachineCRDName}, crd)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return false, fmt.Errorf("looking up the %s CRD: %w", capi.MachineCRDName, err)
-	}
-	return err == nil, nil
-}
-
 // loadMachines reads the pool's SimMachinePoolMachines and, where the Machine CRD is served, their Machines.
 func (r *Reconciler) loadMachines(ctx context.Context, smp *infrav1beta1.SimMachinePool) (*instanceMachines, error) {
 	im := &instanceMachines{infra: map[string]*infrav1beta1.SimMachinePoolMachine{}, machines: map[string]*capi.Machine{}}
@@ -89,7 +71,7 @@ func (r *Reconciler) loadMachines(ctx context.Context, smp *infrav1beta1.SimMach
 			im.infra[m.Name] = m
 		}
 	}
-	served, err := r.machineCRDServed(ctx)
+	served, err := capi.MachineCRDServed(ctx, r.Client)
 	if err != nil || !served {
 		return im, err
 	}
@@ -159,9 +141,7 @@ func (r *Reconciler) ensureInfraMachine(ctx context.Context, smp *infrav1beta1.S
 	if m.Labels == nil {
 		m.Labels = map[string]string{}
 	}
-	for k, v := range machineSelector(pool) {
-		m.Labels[k] = v
-	}
+	maps.Copy(m.Labels, corev1beta1.MachinePoolLabels(pool.Spec.ClusterName, pool.Name))
 	if !ownedBy(m, smp) {
 		// A plain owner: the Machine becomes the controller once it exists.
 		m.OwnerReferences = append(m.OwnerReferences, metav1.OwnerReference{APIVersion: infrav1beta1.GroupVersion.String(),
@@ -248,11 +228,11 @@ func (r *Reconciler) poolOfMachine(ctx context.Context, o client.Object) []recon
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}, infra); err != nil {
 		return nil
 	}
-	return poolsOwning(infra)
+	return poolsOwning(ctx, infra)
 }
 
 // poolsOwning maps a SimMachinePoolMachine to its SimMachinePool.
-func poolsOwning(o client.Object) []reconcile.Request {
+func poolsOwning(_ context.Context, o client.Object) []reconcile.Request {
 	var out []reconcile.Request
 	for _, ref := range o.GetOwnerReferences() {
 		if ref.Kind == "SimMachinePool" {

@@ -111,9 +111,7 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		Named(ControllerName).
 		For(&infrav1beta1.SimMachinePool{}, builder.WithPredicates(filter, notOwnStatus())).
 		Watches(&corev1beta1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(infraOfPool)).
-		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return poolsOwning(o)
-		}), builder.WithPredicates(notOwnStatus())).
+		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(poolsOwning), builder.WithPredicates(notOwnStatus())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
 		Build(r)
