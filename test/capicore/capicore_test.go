@@ -260,8 +260,10 @@ var _ = Describe("the Sim provider under Cluster API v1.7.1's core controllers",
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, &corev1beta1.MachinePool{}))
 		}).Should(BeTrue())
-		Expect(machineNames()).To(BeEmpty())
+		// The SimMachinePool waits for its SimMachinePoolMachines, not for the Machines: Cluster API's Machine
+		// controller drops a Machine's finalizer just after its infra machine is gone, so that may come last.
 		Expect(infraMachineNames()).To(BeEmpty())
+		Eventually(machineNames).Should(BeEmpty())
 		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, &infrav1beta1.SimMachinePool{}))).To(BeTrue())
 		Expect(apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sim-cloud-workers"}, &corev1.ConfigMap{}))).To(BeTrue(),
 			"the scaling group and its state are gone")
