@@ -15,7 +15,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -24,8 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -34,6 +31,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	workloadcluster "github.com/machinepool-operator/machinepool-operator/internal/workload"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
@@ -164,12 +162,8 @@ func liftNotReadyTaints(ctx context.Context) {
 }
 
 func ready(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	_, ok := workloadcluster.ReadySince(n)
+	return ok
 }
 
 func schedulePending(ctx context.Context) {
@@ -342,19 +336,7 @@ func autoscalerIdentity() string {
 		}
 	}
 	Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "cluster-autoscaler"}})).To(Succeed())
-	cs, err := kubernetes.NewForConfig(mgmtEnv.Config)
-	Expect(err).NotTo(HaveOccurred())
-	tr, err := cs.CoreV1().ServiceAccounts("kube-system").CreateToken(ctx, "cluster-autoscaler",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["management"] = &clientcmdapi.Cluster{Server: mgmtEnv.Config.Host, CertificateAuthorityData: mgmtEnv.Config.CAData}
-	kc.AuthInfos["cluster-autoscaler"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts["autoscaler"] = &clientcmdapi.Context{Cluster: "management", AuthInfo: "cluster-autoscaler"}
-	kc.CurrentContext = "autoscaler"
-	path := filepath.Join(GinkgoT().TempDir(), "autoscaler.kubeconfig")
-	Expect(clientcmd.WriteToFile(*kc, path)).To(Succeed())
-	return path
+	return support.ServiceAccountKubeconfig(mgmtEnv.Config, "kube-system", "cluster-autoscaler", filepath.Join(GinkgoT().TempDir(), "autoscaler.kubeconfig"))
 }
 
 var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Ordered, func() {

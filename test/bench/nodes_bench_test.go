@@ -154,7 +154,7 @@ func BenchmarkNodeMapping(b *testing.B) {
 
 	stop := h.startManager()
 	t0 := time.Now()
-	parallel(pools, func(i int) {
+	parallel(pools, 16, func(i int) {
 		name := fmt.Sprintf("pool-%03d", i)
 		ids := make([]any, replicas)
 		for j := range ids {
@@ -251,11 +251,11 @@ func pool(ns, name string, replicas int32) *corev1beta1.MachinePool {
 	}
 }
 
-// parallel runs fn(0..n-1) on 16 workers.
-func parallel(n int, fn func(int)) {
+// parallel runs fn(0..n-1) on the given number of workers.
+func parallel(n, workers int, fn func(int)) {
 	var wg sync.WaitGroup
 	work := make(chan int)
-	for range 16 {
+	for range workers {
 		wg.Go(func() {
 			for i := range work {
 				fn(i)

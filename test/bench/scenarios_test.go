@@ -23,11 +23,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -268,14 +266,11 @@ func (m *managerProc) peakRSSMiB() float64 {
 	return 0
 }
 
-var (
-	genericInfra     = gvkOf("infrastructure.cluster.x-k8s.io", "GenericMachinePool")
-	genericBootstrap = gvkOf("bootstrap.cluster.x-k8s.io", "GenericBootstrapConfig")
+// The generic fixture kinds the harness plays the providers of.
+const (
+	infraAPIVersion     = "infrastructure.cluster.x-k8s.io/v1beta1"
+	bootstrapAPIVersion = "bootstrap.cluster.x-k8s.io/v1beta1"
 )
-
-func gvkOf(group, kind string) map[string]string {
-	return map[string]string{"apiVersion": group + "/v1beta1", "kind": kind}
-}
 
 func runWorkload(t *testing.T, pools, replicas int) []result {
 	root := filepath.Join("..", "..")
@@ -441,7 +436,7 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 		name := poolName(i)
 		switch scenario {
 		case "create":
-			boot := genericObject(genericBootstrap, name)
+			boot := object(bootstrapAPIVersion, "GenericBootstrapConfig", ns, name)
 			if err := h.mgmt.c.Create(ctx, boot); err != nil {
 				return err
 			}
@@ -449,15 +444,10 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 			if err := h.mgmt.c.Status().Update(ctx, boot); err != nil {
 				return err
 			}
-			if err := h.mgmt.c.Create(ctx, genericObject(genericInfra, name)); err != nil {
+			if err := h.mgmt.c.Create(ctx, object(infraAPIVersion, "GenericMachinePool", ns, name)); err != nil {
 				return err
 			}
-			return h.mgmt.c.Create(ctx, &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-				Spec: corev1beta1.MachinePoolSpec{ClusterName: "bench", Replicas: ptr.To(int32(target)),
-					Template: corev1beta1.MachineTemplateSpec{Spec: corev1beta1.MachineSpec{ClusterName: "bench",
-						Bootstrap: corev1beta1.Bootstrap{ConfigRef: &corev1.ObjectReference{APIVersion: genericBootstrap["apiVersion"],
-							Kind: genericBootstrap["kind"], Name: name}},
-						InfrastructureRef: corev1.ObjectReference{APIVersion: genericInfra["apiVersion"], Kind: genericInfra["kind"], Name: name}}}}})
+			return h.mgmt.c.Create(ctx, pool(ns, name, int32(target))) //nolint:gosec // a handful of replicas
 		default:
 			mp := &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 			return h.mgmt.c.SubResource("scale").Patch(ctx, mp, client.RawPatch("application/merge-patch+json",
@@ -486,7 +476,7 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 		mu.Lock()
 		h.instances[i] = ids
 		mu.Unlock()
-		infra := genericObject(genericInfra, poolName(i))
+		infra := object(infraAPIVersion, "GenericMachinePool", ns, poolName(i))
 		list := make([]any, len(ids))
 		for j, id := range ids {
 			list[j] = id
@@ -531,37 +521,13 @@ func (h *scenarioHarness) converged(ctx context.Context, target int) bool {
 	return len(nodes.Items) == h.pools*target
 }
 
+// parallel runs fn for every pool, 32 at a time, and fails the test with their errors.
 func (h *scenarioHarness) parallel(fn func(i int) error) {
-	var wg sync.WaitGroup
-	errs := make(chan error, h.pools)
-	sem := make(chan struct{}, 32)
-	for i := range h.pools {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := fn(i); err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	if err := errors.Join(all...); err != nil {
+	errs := make([]error, h.pools)
+	parallel(h.pools, 32, func(i int) { errs[i] = fn(i) })
+	if err := errors.Join(errs...); err != nil {
 		h.t.Fatal(err)
 	}
-}
-
-func genericObject(gvk map[string]string, name string) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": gvk["apiVersion"], "kind": gvk["kind"]}}
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
 }
 
 func mustJSON(v any) []byte {

@@ -22,6 +22,7 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // pool is one MachinePool on a SimMachinePool in a namespace of its own, as a user applies it.
@@ -149,12 +150,8 @@ func (p *pool) nodes() []corev1.Node {
 }
 
 func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	_, ok := workload.ReadySince(n)
+	return ok
 }
 
 func (p *pool) readyNodes() []string {

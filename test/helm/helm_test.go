@@ -16,18 +16,14 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -400,7 +396,7 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 		for _, f := range []string{"tls.crt", "tls.key"} {
 			Expect(os.WriteFile(filepath.Join(certDir, f), secret.Data[f], 0o600)).To(Succeed())
 		}
-		saKubeconfig := serviceAccountKubeconfig(fullname)
+		saKubeconfig := support.ServiceAccountKubeconfig(cfg, namespace, fullname, filepath.Join(GinkgoT().TempDir(), "sa.kubeconfig"))
 		var err error
 		manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, "--kubeconfig="+saKubeconfig,
 			"--leader-elect", "--leader-elect-namespace="+namespace, "--leader-elect-retry-period=500ms",
@@ -484,26 +480,6 @@ func isNamespaced(kind string) bool {
 		return false
 	}
 	return true
-}
-
-// serviceAccountKubeconfig writes a kubeconfig that authenticates with a token of the ServiceAccount, as the
-// manager's Pod would.
-func serviceAccountKubeconfig(name string) string {
-	GinkgoHelper()
-	cs, err := kubernetes.NewForConfig(cfg)
-	Expect(err).NotTo(HaveOccurred())
-	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
-	}, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	kc.Contexts["sa"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: name}
-	kc.CurrentContext = "sa"
-	path := filepath.Join(GinkgoT().TempDir(), "sa.kubeconfig")
-	Expect(clientcmd.WriteToFile(*kc, path)).To(Succeed())
-	return path
 }
 
 // applySample applies a sample into a new namespace with the admin kubeconfig as the workload cluster's.

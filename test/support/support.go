@@ -1,5 +1,6 @@
-// Package support holds what the suites that run our binaries as processes share: admin kubeconfigs for envtest
-// control planes, free ports, and a TCP proxy that can cut a workload API server off. It is test code only.
+// Package support holds what the suites that run our binaries as processes share: admin and ServiceAccount
+// kubeconfigs for envtest control planes, free ports, and a TCP proxy that can cut a workload API server off. It
+// is test code only.
 package support
 
 import (
@@ -11,6 +12,13 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -28,6 +36,25 @@ func AdminKubeconfig(env *envtest.Environment) []byte {
 func WriteAdminKubeconfig(env *envtest.Environment, path string) string {
 	ginkgo.GinkgoHelper()
 	gomega.Expect(os.WriteFile(path, AdminKubeconfig(env), 0o600)).To(gomega.Succeed())
+	return path
+}
+
+// ServiceAccountKubeconfig writes to path a kubeconfig that authenticates to the API server of cfg with a
+// TokenRequest token of the ServiceAccount namespace/name, as a Pod running under it would, and returns path.
+func ServiceAccountKubeconfig(cfg *rest.Config, namespace, name, path string) string {
+	ginkgo.GinkgoHelper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(namespace).CreateToken(context.Background(), name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
+	}, metav1.CreateOptions{})
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts[name] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: name}
+	kc.CurrentContext = name
+	gomega.Expect(clientcmd.WriteToFile(*kc, path)).To(gomega.Succeed())
 	return path
 }
 
