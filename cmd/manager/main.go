@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -81,6 +82,8 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return fmt.Errorf("no Kubernetes API to talk to (set --kubeconfig, or run in a cluster): %w", err)
 	}
+	// Request latency and client-side throttling per API server: what an operator looks at when pools are slow.
+	metrics.RegisterRESTClientMetrics(metrics.MetricRequestLatency, metrics.MetricRateLimiterLatency)
 	restConfig.QPS = o.kubeAPIQPS
 	restConfig.Burst = o.kubeAPIBurst
 	restConfig.UserAgent = "machinepool-operator"

@@ -78,9 +78,9 @@ func newFlagSet(o *options) *pflag.FlagSet {
 		"Number of MachinePools reconciled at once.")
 	fs.DurationVar(&o.syncPeriod, "sync-period", 10*time.Minute,
 		"How often every watched object is reconciled again even without a change.")
-	fs.Float32Var(&o.kubeAPIQPS, "kube-api-qps", 50,
+	fs.Float32Var(&o.kubeAPIQPS, "kube-api-qps", 200,
 		"Queries per second the manager may send to the management cluster's API server.")
-	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 100,
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400,
 		"Burst of queries the manager may send to the management cluster's API server.")
 	fs.Float32Var(&o.workloadClientQPS, "workload-client-qps", 500,
 		"Queries per second the manager may send to each workload cluster's API server.")

@@ -16,10 +16,31 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// Option changes how Apply writes.
+type Option func(*options)
+
+type options struct {
+	observedGeneration *int64
+}
+
+// FollowOwnSpecWrite points at the status field that records the generation the status describes (usually
+// status.observedGeneration, set to the object's generation by the reconcile). When the metadata/spec patch
+// raises the generation by exactly one, that new generation is the reconcile's own write, which the status it
+// computed already describes: the field moves to it, so the object does not need another reconcile and status
+// write just to catch up with itself. A generation raised by more than one (someone else wrote meanwhile) is
+// left for the next reconcile.
+func FollowOwnSpecWrite(observedGeneration *int64) Option {
+	return func(o *options) { o.observedGeneration = observedGeneration }
+}
+
 // Apply patches obj from original. A merge patch replaces whole lists, so the metadata/spec patch carries an
 // optimistic lock when the finalizers or owner references change: one someone else added meanwhile is then
 // not dropped (the reconcile retries on the conflict). A deleted object is not an error.
-func Apply(ctx context.Context, c client.Client, original, obj client.Object) error {
+func Apply(ctx context.Context, c client.Client, original, obj client.Object, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	before, err := runtime.DefaultUnstructuredConverter.ToUnstructured(original)
 	if err != nil {
 		return err
@@ -33,6 +54,7 @@ func Apply(ctx context.Context, c client.Client, original, obj client.Object) er
 	delete(after, "status")
 
 	if !reflect.DeepEqual(before, after) {
+		generation := obj.GetGeneration()
 		var opts []client.MergeFromOption
 		if !reflect.DeepEqual(original.GetFinalizers(), obj.GetFinalizers()) ||
 			!reflect.DeepEqual(original.GetOwnerReferences(), obj.GetOwnerReferences()) {
@@ -47,6 +69,14 @@ func Apply(ctx context.Context, c client.Client, original, obj client.Object) er
 		// The response carries the stored status; put back the one this reconcile computed.
 		if err := restoreStatus(obj, statusAfter); err != nil {
 			return err
+		}
+		if o.observedGeneration != nil && *o.observedGeneration == generation && obj.GetGeneration() == generation+1 {
+			*o.observedGeneration = obj.GetGeneration()
+			current, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+			if err != nil {
+				return err
+			}
+			statusAfter = current["status"]
 		}
 	}
 	if !reflect.DeepEqual(statusBefore, statusAfter) {

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 )
@@ -41,6 +43,7 @@ import (
 // create, scale up by R/2 and scale down by R/2, and reports seconds to convergence, manager CPU seconds, peak
 // RSS and the manager's API requests by cluster and verb, as a table and as JSON lines (BENCH_OUT).
 func TestScenarios(t *testing.T) {
+	ctrllog.SetLogger(logr.Discard()) // the harness's clients; the manager logs to its own file
 	workloads := os.Getenv("BENCH_WORKLOADS")
 	if workloads == "" {
 		workloads = "50x10,200x10,5x200"
@@ -87,7 +90,12 @@ type result struct {
 	PeakRSSMiB             float64        `json:"peakRSSMiB"`
 	ManagementRequests     map[string]int `json:"managementRequests"`
 	WorkloadRequests       map[string]int `json:"workloadRequests"`
-	Machine                string         `json:"machine"`
+	// ManagementByResource and WorkloadByResource count the same requests by "verb resource[/subresource]".
+	ManagementByResource map[string]int `json:"managementByResource"`
+	WorkloadByResource   map[string]int `json:"workloadByResource"`
+	// Manager is where the manager's time went, from its own metrics, scenario start to convergence.
+	Manager managerMetrics `json:"manager"`
+	Machine string         `json:"machine"`
 }
 
 func formatCounts(c map[string]int) string {
@@ -119,12 +127,16 @@ type plane struct {
 	c          client.Client
 	auditLog   string
 	managerCfg []byte
+	// host is the API server's host:port, as the manager's client metrics label it.
+	host string
 }
 
 func startPlane(t *testing.T, crds []string) *plane {
 	dir := t.TempDir()
 	policy := filepath.Join(dir, "audit-policy.yaml")
-	if err := os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"), 0o600); err != nil {
+	// Only the manager's requests are logged: the harness's own would double the log's cost to the API server.
+	auditPolicy := "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  users: [" + managerUser + "]\n- level: None\n"
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := &plane{auditLog: filepath.Join(dir, "audit.log")}
@@ -139,6 +151,7 @@ func startPlane(t *testing.T, crds []string) *plane {
 	}
 	t.Cleanup(func() { _ = p.env.Stop() })
 	p.pids = controlPlanePIDs(t, cfg.Host)
+	p.host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(cfg.Host, "https://"), "http://"), "/")
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 5000, 10000
 	scheme := runtime.NewScheme()
@@ -157,16 +170,16 @@ func startPlane(t *testing.T, crds []string) *plane {
 	return p
 }
 
-// requests counts the manager's requests in the audit log between two moments: watches when they start,
-// everything else when it completes.
-func (p *plane) requests(t *testing.T, from, to time.Time) map[string]int {
+// requests counts the manager's requests in the audit log between two moments (watches when they start,
+// everything else when it completes), by verb and by "verb resource[/subresource]".
+func (p *plane) requests(t *testing.T, from, to time.Time) (byVerb, byResource map[string]int) {
 	time.Sleep(1500 * time.Millisecond) // the batch writer's max wait
 	f, err := os.Open(p.auditLog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
-	counts := map[string]int{}
+	byVerb, byResource = map[string]int{}, map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
@@ -177,6 +190,10 @@ func (p *plane) requests(t *testing.T, from, to time.Time) map[string]int {
 				Username string `json:"username"`
 			} `json:"user"`
 			Received metav1.MicroTime `json:"requestReceivedTimestamp"`
+			Object   struct {
+				Resource    string `json:"resource"`
+				Subresource string `json:"subresource"`
+			} `json:"objectRef"`
 		}
 		if json.Unmarshal(sc.Bytes(), &e) != nil || e.User.Username != managerUser {
 			continue
@@ -187,9 +204,14 @@ func (p *plane) requests(t *testing.T, from, to time.Time) map[string]int {
 		if (e.Verb == "watch") != (e.Stage == "ResponseStarted") {
 			continue
 		}
-		counts[e.Verb]++
+		byVerb[e.Verb]++
+		resource := e.Object.Resource
+		if e.Object.Subresource != "" {
+			resource += "/" + e.Object.Subresource
+		}
+		byResource[e.Verb+" "+resource]++
 	}
-	return counts
+	return byVerb, byResource
 }
 
 // controlPlanePIDs finds the kube-apiserver serving host and the etcd it stores into, by their command lines.
@@ -292,8 +314,9 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freeLocalPort(t))
 	args := []string{"--kubeconfig=" + kubeconfig, "--controllers=machinepool", "--webhook-port=0",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0"}
+		"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0"}
 	args = append(args, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...) // e.g. --workload-client-qps=500
 	profileDir, profileSeconds := os.Getenv("BENCH_PROFILE_DIR"), os.Getenv("BENCH_PROFILE_SECONDS")
 	pprofAddr := ""
@@ -324,6 +347,7 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 		target int
 	}{{"create", replicas}, {"scale-up", replicas + replicas/2}, {"scale-down", replicas}} {
 		h.settle()
+		m0 := scrape(metricsAddr)
 		mgr.resetPeak()
 		cpu0 := mgr.cpuSeconds()
 		cp0 := controlPlaneCPU(mgmt, wl)
@@ -336,11 +360,12 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 		cp1 := controlPlaneCPU(mgmt, wl)
 		r := result{Workload: name, Scenario: sc.name, Pools: pools, Replicas: sc.target,
 			Seconds: end.Sub(start).Seconds(), HarnessSeconds: applied.Sub(start).Seconds(), CPUSeconds: mgr.cpuSeconds() - cpu0, ControlPlaneCPUSeconds: cp1 - cp0, PeakRSSMiB: mgr.peakRSSMiB(), Machine: machine()}
+		r.Manager = managerFigures(m0, scrape(metricsAddr), mgmt.host, wl.host)
 		h.settle() // late reconciles count too
 		settled := time.Now()
 		<-profiled
-		r.ManagementRequests = mgmt.requests(t, start, settled)
-		r.WorkloadRequests = wl.requests(t, start, settled)
+		r.ManagementRequests, r.ManagementByResource = mgmt.requests(t, start, settled)
+		r.WorkloadRequests, r.WorkloadByResource = wl.requests(t, start, settled)
 		out = append(out, r)
 	}
 	return out
@@ -462,12 +487,10 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 		mu.Unlock()
 		for len(ids) < target {
 			id := fmt.Sprintf("generic:///bench/p%03d-i%d", i, len(ids))
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d-i%d", i, len(ids))}, Spec: corev1.NodeSpec{ProviderID: id}}
+			// A kubelet registers its Node with its status in one create: the API server keeps a Node's status on create.
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d-i%d", i, len(ids))}, Spec: corev1.NodeSpec{ProviderID: id},
+				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}}
 			if err := h.wl.c.Create(ctx, node); err != nil {
-				return err
-			}
-			node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-			if err := h.wl.c.Status().Update(ctx, node); err != nil {
 				return err
 			}
 			ids = append(ids, id)

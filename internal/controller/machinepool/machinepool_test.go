@@ -105,6 +105,29 @@ var _ = Describe("MachinePool controller", func() {
 		Expect(got.Status.ReadyReplicas).To(Equal(int32(1)))
 	})
 
+	It("writes a provider's report of new instances with one spec and one status patch of the pool", func() {
+		p, infra := e.running("frugal", 1)
+		Expect(k8s.SubResource("scale").Update(ctx, p, client.WithSubResourceBody(&autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 3}}))).To(Succeed())
+		Eventually(phase(p)).Should(Equal("ScalingUp"))
+		Eventually(func() int64 { return get(p).Status.ObservedGeneration }).Should(Equal(get(p).Generation))
+		ids := e.providerIDs("frugal", 3)
+		registerNodes(ids[1:])  // Nodes register before the provider reports their instances
+		time.Sleep(time.Second) // the Nodes' events, which concern no pool yet
+		spec0, status0 := writes.of(p)
+
+		// The provider writes providerIDList, then replicas and readiness: two events, one reconcile.
+		reportInstances(infra, ids)
+		Eventually(phase(p)).Should(Equal("Running"))
+		got := get(p)
+		Expect(got.Status.ObservedGeneration).To(Equal(got.Generation), "the pool's own providerIDList write needs no second status write")
+		Expect(got.Status.Replicas).To(Equal(int32(3)))
+		// Adopting the two new Nodes brings their update events; they change nothing in the pool's status.
+		Consistently(func() []int {
+			spec, status := writes.of(p)
+			return []int{spec - spec0, status - status0}
+		}, 2*time.Second, 100*time.Millisecond).Should(Equal([]int{1, 1}), "spec and status patches of the pool")
+	})
+
 	It("uses a dataSecretName set without a bootstrap configRef as it is", func() {
 		infra := e.object(infraGVK, "no-config")
 		p := e.pool("no-config", 1)

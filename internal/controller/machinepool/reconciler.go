@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -59,6 +60,10 @@ type Reconciler struct {
 	WatchFilter string
 	// Concurrency is the number of pools reconciled at once.
 	Concurrency int
+	// ProviderUpdateBatch is how long an infrastructure or bootstrap object's update waits before its pools are
+	// reconciled, so that a provider's spec and status writes are read together; 0 means
+	// DefaultProviderUpdateBatch.
+	ProviderUpdateBatch time.Duration
 
 	controller controller.Controller
 	cache      cache.Cache
@@ -66,6 +71,9 @@ type Reconciler struct {
 
 	mu       sync.Mutex
 	watching map[schema.GroupKind]bool
+	// written holds, per pool this controller just wrote, the resourceVersion the pool had before the write:
+	// while the cache still serves that version, it has not seen the write yet.
+	written map[types.NamespacedName]string
 	// standaloneLogged makes the "Cluster API is not installed" message appear once, and again after a change.
 	standaloneLogged *bool
 }
@@ -77,12 +85,16 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.cache = mgr.GetCache()
 	r.watching = map[schema.GroupKind]bool{}
+	r.written = map[types.NamespacedName]string{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	if r.Workload == nil {
 		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), r.WorkloadOptions, r.workloadChanged)
 	}
 	if r.Concurrency <= 0 {
 		r.Concurrency = 10
+	}
+	if r.ProviderUpdateBatch <= 0 {
+		r.ProviderUpdateBatch = DefaultProviderUpdateBatch
 	}
 
 	crd := &apiextensionsv1.CustomResourceDefinition{}
@@ -161,8 +173,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetReplicas(req.Namespace, req.Name)
+			r.forgetWrite(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.cacheBehindOwnWrite(req.NamespacedName, pool.ResourceVersion) {
+		// Acting on the version before this controller's last write would repeat that write; come back when the
+		// cache has it (a spec write brings a watch event sooner).
+		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
 	}
 	if r.WatchFilter != "" && pool.Labels[corev1beta1.WatchFilterLabel] != r.WatchFilter {
 		return ctrl.Result{}, nil
@@ -189,8 +207,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	defer func() {
 		r.computeStatus(s)
 		recordReplicas(pool)
-		if err := patch.Apply(ctx, r.Client, original, pool); err != nil {
+		if err := patch.Apply(ctx, r.Client, original, pool, patch.FollowOwnSpecWrite(&pool.Status.ObservedGeneration)); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
+		}
+		if pool.ResourceVersion != original.ResourceVersion {
+			r.recordWrite(req.NamespacedName, original.ResourceVersion)
 		}
 	}()
 
@@ -225,6 +246,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		result = lowestRequeue(result, ctrl.Result{RequeueAfter: s.requeueAfter})
 	}
 	return result, kerrors.NewAggregate(errs)
+}
+
+// cacheCatchUpDelay is how long a reconcile that found the cache behind the controller's own write waits.
+const cacheCatchUpDelay = 50 * time.Millisecond
+
+func (r *Reconciler) recordWrite(key types.NamespacedName, before string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.written[key] = before
+}
+
+func (r *Reconciler) forgetWrite(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.written, key)
+}
+
+// cacheBehindOwnWrite says whether the cache still serves the version a pool had before this controller's last
+// write to it. Any other version (the write, or a later one) ends the wait.
+func (r *Reconciler) cacheBehindOwnWrite(key types.NamespacedName, cached string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before, ok := r.written[key]
+	if ok && before != cached {
+		delete(r.written, key)
+	}
+	return ok && before == cached
 }
 
 func lowestRequeue(a, b ctrl.Result) ctrl.Result {

@@ -3,6 +3,7 @@ package machinepool_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +35,52 @@ var (
 	clusterCRD           *apiextensionsv1.CustomResourceDefinition
 	ctx                  context.Context
 	cancel               context.CancelFunc
+	// writes is the controller's client; it counts the controller's MachinePool writes.
+	writes *countingClient
 )
+
+// countingClient passes everything through to the manager's client and counts the patches of MachinePools,
+// by "<namespace>/<name> spec" (metadata and spec) and "<namespace>/<name> status".
+type countingClient struct {
+	client.Client
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *countingClient) count(obj client.Object, what string) {
+	if _, ok := obj.(*corev1beta1.MachinePool); ok {
+		c.mu.Lock()
+		c.counts[client.ObjectKeyFromObject(obj).String()+" "+what]++
+		c.mu.Unlock()
+	}
+}
+
+// of returns a pool's spec and status patch counts so far.
+func (c *countingClient) of(p *corev1beta1.MachinePool) (spec, status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := client.ObjectKeyFromObject(p).String()
+	return c.counts[key+" spec"], c.counts[key+" status"]
+}
+
+func (c *countingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	c.count(obj, "spec")
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+func (c *countingClient) Status() client.SubResourceWriter {
+	return countingStatus{SubResourceWriter: c.Client.Status(), c: c}
+}
+
+type countingStatus struct {
+	client.SubResourceWriter
+	c *countingClient
+}
+
+func (s countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	s.c.count(obj, "status")
+	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+}
 
 func TestMachinePoolController(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -82,10 +128,14 @@ var _ = BeforeSuite(func() {
 		Client:  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 	})
 	Expect(err).NotTo(HaveOccurred())
+	writes = &countingClient{Client: mgr.GetClient(), counts: map[string]int{}}
 	r := &machinepool.Reconciler{
-		Client:          mgr.GetClient(),
-		Recorder:        mgr.GetEventRecorder("machinepool-controller"),
-		WorkloadOptions: workload.Options{SyncTimeout: 10 * time.Second, HealthInterval: time.Second},
+		Client: writes,
+		// Wider than the default so that a spec and a status write of a provider object land in one batch
+		// even on a loaded test machine.
+		ProviderUpdateBatch: 300 * time.Millisecond,
+		Recorder:            mgr.GetEventRecorder("machinepool-controller"),
+		WorkloadOptions:     workload.Options{SyncTimeout: 10 * time.Second, HealthInterval: time.Second},
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {

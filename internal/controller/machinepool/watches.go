@@ -3,11 +3,13 @@ package machinepool
 import (
 	"context"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -164,9 +166,39 @@ func (r *Reconciler) enqueue(key types.NamespacedName) {
 	r.nodeEvents <- event.GenericEvent{Object: pool}
 }
 
+// DefaultProviderUpdateBatch is how long the update of a referenced infrastructure or bootstrap object waits
+// before its pools are reconciled. Providers write spec and status in separate requests (the infrastructure
+// pool its providerIDList, then its replicas and readiness); batching them lets one reconcile, and one status
+// write of the pool, follow both.
+const DefaultProviderUpdateBatch = 100 * time.Millisecond
+
+// batchUpdates enqueues the mapped pools of created, deleted and generic events at once, and those of updates
+// after a delay, so that the updates that follow within it are reconciled together.
+func batchUpdates(mapFn handler.MapFunc, delay time.Duration) handler.EventHandler {
+	enqueue := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], after time.Duration) {
+		for _, req := range mapFn(ctx, o) {
+			q.AddAfter(req, after)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, 0)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.ObjectNew, q, delay)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, 0)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, 0)
+		},
+	}
+}
+
 // ensureWatch starts watching a kind the first time a pool references it. Call it only once the kind is
 // known to be served (a Get did not fail with "no matches for kind"), so that the watch can start.
-func (r *Reconciler) ensureWatch(gvk schema.GroupVersionKind, mapFn handler.MapFunc) error {
+func (r *Reconciler) ensureWatch(gvk schema.GroupVersionKind, h handler.EventHandler) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.watching[gvk.GroupKind()] {
@@ -174,7 +206,7 @@ func (r *Reconciler) ensureWatch(gvk schema.GroupVersionKind, mapFn handler.MapF
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
-	if err := r.controller.Watch(source.Kind[client.Object](r.cache, u, handler.EnqueueRequestsFromMapFunc(mapFn))); err != nil {
+	if err := r.controller.Watch(source.Kind[client.Object](r.cache, u, h)); err != nil {
 		return err
 	}
 	r.watching[gvk.GroupKind()] = true
