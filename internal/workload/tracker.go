@@ -212,6 +212,10 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 	}
 	cfg.UserAgent = "machinepool-operator"
 	cfg.Timeout = 30 * time.Second
+	// Only built-in kinds are read and written here: protobuf costs the API server (and this process) less
+	// than JSON for every Node list, watch event and patch response, as kubelets and core controllers do.
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 
 	nodeCache, err := ctrlcache.New(cfg, ctrlcache.Options{Scheme: t.scheme, DefaultTransform: stripUnread})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,8 +53,8 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 		}
 		refs = append(refs, corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID})
 		matched = append(matched, node)
+		errs = append(errs, r.adoptNode(ctx, wc, pool, node))
 	}
-	errs = append(errs, concurrently(len(matched), func(i int) error { return r.adoptNode(ctx, wc, pool, matched[i]) }))
 	ready, available, wait := countReplicas(matched, minReady, time.Now())
 	if wait > 0 {
 		s.requeueAfter = shortest(s.requeueAfter, wait)
@@ -116,30 +115,20 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 	if err != nil {
 		return err
 	}
-	var leaving []*corev1.Node
+	var errs []error
+	var retired []string
 	for i := range owned {
 		node := &owned[i]
-		if node.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName && !inProviderIDList(pool, node.Spec.ProviderID) {
-			leaving = append(leaving, node)
+		if node.Annotations[workload.ClusterNameAnnotation] != pool.Spec.ClusterName || inProviderIDList(pool, node.Spec.ProviderID) {
+			continue
 		}
-	}
-	deleted := make([]bool, len(leaving))
-	err = concurrently(len(leaving), func(i int) error {
-		node := leaving[i]
 		if err := wc.Delete(ctx, node, client.Preconditions{UID: &node.UID}); err != nil {
 			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				return fmt.Errorf("deleting retired Node %s: %w", node.Name, err)
+				errs = append(errs, fmt.Errorf("deleting retired Node %s: %w", node.Name, err))
 			}
-			return nil
+			continue
 		}
-		deleted[i] = true
-		return nil
-	})
-	var retired []string
-	for i, node := range leaving {
-		if deleted[i] {
-			retired = append(retired, node.Name)
-		}
+		retired = append(retired, node.Name)
 	}
 	// One event per pass, however many Nodes went: a scale-in of hundreds must not cost hundreds of writes.
 	if len(retired) > 0 {
@@ -147,30 +136,6 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 		r.event(pool, corev1.EventTypeNormal, "NodesRetired", "Delete",
 			"deleted %d Nodes whose instances left the pool: %s", len(retired), truncateList(retired, 10))
 	}
-	return err
-}
-
-// nodeWriteConcurrency is how many Node writes one reconcile has in flight: a pool of hundreds adopts or retires
-// its Nodes in a fraction of the sequential time, while the workload client's rate limit still bounds the total.
-const nodeWriteConcurrency = 8
-
-// concurrently calls fn for 0..n-1, nodeWriteConcurrency at a time, and joins the errors.
-func concurrently(n int, fn func(i int) error) error {
-	errs := make([]error, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(n, nodeWriteConcurrency) {
-		wg.Go(func() {
-			for i := range next {
-				errs[i] = fn(i)
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 	return errors.Join(errs...)
 }
 
