@@ -128,6 +128,34 @@ type Cluster struct {
 	cancel        context.CancelFunc
 	// unhealthy holds the last probe's error while the API server does not answer.
 	unhealthy atomic.Pointer[error]
+	// writeSlots bounds the writes Each has in flight to this cluster, across all callers.
+	writeSlots chan struct{}
+}
+
+// MaxWritesInFlight is how many writes Each sends to one workload cluster at once, across all reconciles: a
+// pool of hundreds adopts or retires its Nodes in parallel, many small pools together add no more load than that.
+const MaxWritesInFlight = 16
+
+// Each calls write for 0..n-1, concurrently within the cluster's MaxWritesInFlight, and joins the errors.
+func (c *Cluster) Each(n int, write func(i int) error) error {
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, cap(c.writeSlots)) {
+		wg.Go(func() {
+			for i := range next {
+				c.writeSlots <- struct{}{}
+				errs[i] = write(i)
+				<-c.writeSlots
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Get returns the client of a workload cluster, building it on first use and rebuilding it when the
@@ -292,7 +320,8 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		cancel()
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
-	wc := &Cluster{Client: c, Direct: direct, key: cluster, secretVersion: secret.ResourceVersion, cancel: cancel}
+	wc := &Cluster{Client: c, Direct: direct, key: cluster, secretVersion: secret.ResourceVersion, cancel: cancel,
+		writeSlots: make(chan struct{}, MaxWritesInFlight)}
 	probe, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		cancel()

@@ -53,8 +53,8 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 		}
 		refs = append(refs, corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID})
 		matched = append(matched, node)
-		errs = append(errs, r.adoptNode(ctx, wc, pool, node))
 	}
+	errs = append(errs, wc.Each(len(matched), func(i int) error { return r.adoptNode(ctx, wc, pool, matched[i]) }))
 	ready, available, wait := countReplicas(matched, minReady, time.Now())
 	if wait > 0 {
 		s.requeueAfter = shortest(s.requeueAfter, wait)
@@ -115,20 +115,30 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 	if err != nil {
 		return err
 	}
-	var errs []error
-	var retired []string
+	var leaving []*corev1.Node
 	for i := range owned {
 		node := &owned[i]
-		if node.Annotations[workload.ClusterNameAnnotation] != pool.Spec.ClusterName || inProviderIDList(pool, node.Spec.ProviderID) {
-			continue
+		if node.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName && !inProviderIDList(pool, node.Spec.ProviderID) {
+			leaving = append(leaving, node)
 		}
+	}
+	deleted := make([]bool, len(leaving))
+	err = wc.Each(len(leaving), func(i int) error {
+		node := leaving[i]
 		if err := wc.Delete(ctx, node, client.Preconditions{UID: &node.UID}); err != nil {
 			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				errs = append(errs, fmt.Errorf("deleting retired Node %s: %w", node.Name, err))
+				return fmt.Errorf("deleting retired Node %s: %w", node.Name, err)
 			}
-			continue
+			return nil
 		}
-		retired = append(retired, node.Name)
+		deleted[i] = true
+		return nil
+	})
+	var retired []string
+	for i, node := range leaving {
+		if deleted[i] {
+			retired = append(retired, node.Name)
+		}
 	}
 	// One event per pass, however many Nodes went: a scale-in of hundreds must not cost hundreds of writes.
 	if len(retired) > 0 {
@@ -136,7 +146,7 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 		r.event(pool, corev1.EventTypeNormal, "NodesRetired", "Delete",
 			"deleted %d Nodes whose instances left the pool: %s", len(retired), truncateList(retired, 10))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // truncateList joins names, showing at most n of them.
