@@ -40,9 +40,10 @@ import (
 // fixture kinds. BENCH_MANAGER_ARGS adds manager flags; BENCH_PROFILE_DIR (and BENCH_PROFILE_SECONDS, default 10)
 // writes a CPU profile of the manager per scenario; BENCH_AUDIT=off runs the API servers without audit logs (no
 // request counts) to show what logging costs. For each workload (pools x replicas, BENCH_WORKLOADS,
-// default 50x10,200x10,5x200) it runs
-// create, scale up by R/2 and scale down by R/2, and reports seconds to convergence, manager CPU seconds, peak
-// RSS and the manager's API requests by cluster and verb, as a table and as JSON lines (BENCH_OUT).
+// default 50x10,200x10,5x200) it runs create, scale up by R/2, scale down by R/2, one pool scaled up by R/2
+// (one-pool) and 10 s without any change (idle), and reports seconds to convergence, manager CPU seconds, peak
+// RSS, the manager's API requests by cluster and verb and where its time went, as a table and as JSON lines
+// (BENCH_OUT).
 func TestScenarios(t *testing.T) {
 	ctrllog.SetLogger(logr.Discard()) // the harness's clients; the manager logs to its own file
 	workloads := os.Getenv("BENCH_WORKLOADS")
@@ -99,7 +100,7 @@ type result struct {
 	// ManagementByResource and WorkloadByResource count the same requests by "verb resource[/subresource]".
 	ManagementByResource map[string]int `json:"managementByResource"`
 	WorkloadByResource   map[string]int `json:"workloadByResource"`
-	// Manager is where the manager's time went, from its own metrics, scenario start to convergence.
+	// Manager is where the manager's time went, from its own metrics, over the same window as the requests.
 	Manager managerMetrics `json:"manager"`
 	Machine string         `json:"machine"`
 }
@@ -361,10 +362,21 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 	h.setup(ctx)
 	name := fmt.Sprintf("%dx%d", pools, replicas)
 	var out []result
+	all := make([]int, pools)
+	for i := range all {
+		all[i] = i
+	}
 	for _, sc := range []struct {
 		name   string
 		target int
-	}{{"create", replicas}, {"scale-up", replicas + replicas/2}, {"scale-down", replicas}} {
+		pools  []int
+	}{
+		{"create", replicas, all}, {"scale-up", replicas + replicas/2, all}, {"scale-down", replicas, all},
+		// One pool of many scaled: only that pool should be reconciled.
+		{"one-pool", replicas + replicas/2, all[:1]},
+		// Nothing changes for idleSeconds: what the manager asks of the API servers in steady state.
+		{"idle", replicas, nil},
+	} {
 		h.settle()
 		m0 := scrape(metricsAddr)
 		mgr.resetPeak()
@@ -373,17 +385,21 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 		self0 := cpuSecondsOf(os.Getpid())
 		profiled := profile(t, pprofAddr, profileSeconds, filepath.Join(profileDir, name+"-"+sc.name+".pprof"))
 		start := time.Now()
-		h.apply(ctx, sc.name, sc.target)
+		h.apply(ctx, sc.name, sc.target, sc.pools)
 		applied := time.Now()
-		h.waitConverged(ctx, sc.target)
+		if sc.pools == nil {
+			time.Sleep(idleSeconds * time.Second)
+		} else {
+			h.waitConverged(ctx)
+		}
 		end := time.Now()
 		cp1 := controlPlaneCPU(mgmt, wl)
 		self1 := cpuSecondsOf(os.Getpid())
-		r := result{Workload: name, Scenario: sc.name, Pools: pools, Replicas: sc.target,
+		r := result{Workload: name, Scenario: sc.name, Pools: len(sc.pools), Replicas: sc.target,
 			Seconds: end.Sub(start).Seconds(), HarnessSeconds: applied.Sub(start).Seconds(), CPUSeconds: mgr.cpuSeconds() - cpu0, ControlPlaneCPUSeconds: cp1 - cp0, HarnessCPUSeconds: self1 - self0, PeakRSSMiB: mgr.peakRSSMiB(), Machine: machine()}
-		r.Manager = managerFigures(m0, scrape(metricsAddr), mgmt.host, wl.host)
 		h.settle() // late reconciles count too
 		settled := time.Now()
+		r.Manager = managerFigures(m0, scrape(metricsAddr), mgmt.host, wl.host)
 		<-profiled
 		r.ManagementRequests, r.ManagementByResource = mgmt.requests(t, start, settled)
 		r.WorkloadRequests, r.WorkloadByResource = wl.requests(t, start, settled)
@@ -458,7 +474,13 @@ type scenarioHarness struct {
 	mgmt, wl  *plane
 	pools     int
 	instances map[int][]string // provider IDs per pool
+	targets   map[int]int      // replicas per pool
+	// kubelets bounds the Node registrations in flight, across pools.
+	kubelets chan struct{}
 }
+
+// idleSeconds is the length of the idle scenario.
+const idleSeconds = 10
 
 const ns = "bench"
 
@@ -469,16 +491,21 @@ func (h *scenarioHarness) setup(ctx context.Context) {
 	must(h.t, h.mgmt.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-data"},
 		Data: map[string][]byte{"value": []byte("#cloud-config\n")}}))
 	h.instances = map[int][]string{}
+	h.targets = map[int]int{}
+	h.kubelets = make(chan struct{}, 32)
 }
 
 func (h *scenarioHarness) settle() { time.Sleep(2 * time.Second) }
 
 func poolName(i int) string { return fmt.Sprintf("pool-%03d", i) }
 
-// apply makes the scenario's change and then, as the providers and kubelets would, everything that follows
-// from it: Nodes register first, then the infrastructure reports them.
-func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int) {
-	h.parallel(func(i int) error {
+// apply makes the scenario's change to the given pools and then, as the providers and kubelets would,
+// everything that follows from it: Nodes register first, then the infrastructure reports them.
+func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int, pools []int) {
+	for _, i := range pools {
+		h.targets[i] = target
+	}
+	h.parallel(pools, func(i int) error {
 		name := poolName(i)
 		switch scenario {
 		case "create":
@@ -502,19 +529,34 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 	})
 	// The provider follows: new instances register their Nodes, then the infra object reports the list.
 	var mu sync.Mutex
-	h.parallel(func(i int) error {
+	h.parallel(pools, func(i int) error {
 		mu.Lock()
 		ids := h.instances[i]
 		mu.Unlock()
-		for len(ids) < target {
-			id := fmt.Sprintf("generic:///bench/p%03d-i%d", i, len(ids))
-			// A kubelet registers its Node with its status in one create: the API server keeps a Node's status on create.
-			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d-i%d", i, len(ids))}, Spec: corev1.NodeSpec{ProviderID: id},
-				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}}
-			if err := h.wl.c.Create(ctx, node); err != nil {
-				return err
-			}
+		// Kubelets register independently of each other: a pool's new Nodes are created concurrently, within the
+		// harness-wide bound on writes in flight.
+		var errs []error
+		var emu sync.Mutex
+		var wg sync.WaitGroup
+		for j := len(ids); j < target; j++ {
+			id := fmt.Sprintf("generic:///bench/p%03d-i%d", i, j)
 			ids = append(ids, id)
+			h.kubelets <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-h.kubelets }()
+				// A kubelet registers its Node with its status in one create: the API server keeps a Node's status on create.
+				node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d-i%d", i, j)}, Spec: corev1.NodeSpec{ProviderID: id},
+					Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}}
+				if err := h.wl.c.Create(ctx, node); err != nil {
+					emu.Lock()
+					errs = append(errs, err)
+					emu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 		ids = ids[:target]
 		mu.Lock()
@@ -533,25 +575,32 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 	})
 }
 
-// waitConverged polls until every pool shows the target, its status is current, and retired Nodes are gone.
-func (h *scenarioHarness) waitConverged(ctx context.Context, target int) {
+// waitConverged polls until every pool shows its target, its status is current, and retired Nodes are gone.
+func (h *scenarioHarness) waitConverged(ctx context.Context) {
 	deadline := time.Now().Add(10 * time.Minute)
 	for time.Now().Before(deadline) {
-		if h.converged(ctx, target) {
+		if h.converged(ctx) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	h.t.Fatalf("not converged to %d replicas in 10 minutes", target)
+	h.t.Fatalf("not converged to %v replicas in 10 minutes", h.targets)
 }
 
-func (h *scenarioHarness) converged(ctx context.Context, target int) bool {
+func (h *scenarioHarness) converged(ctx context.Context) bool {
 	list := &corev1beta1.MachinePoolList{}
 	if err := h.mgmt.c.List(ctx, list, client.InNamespace(ns)); err != nil || len(list.Items) != h.pools {
 		return false
 	}
+	total := 0
 	for _, p := range list.Items {
 		s := p.Status
+		var i int
+		if _, err := fmt.Sscanf(p.Name, "pool-%d", &i); err != nil {
+			return false
+		}
+		target := h.targets[i]
+		total += target
 		if s.ObservedGeneration != p.Generation || int(s.Replicas) != target || int(s.ReadyReplicas) != target ||
 			int(s.AvailableReplicas) != target || len(s.NodeRefs) != target {
 			return false
@@ -562,13 +611,13 @@ func (h *scenarioHarness) converged(ctx context.Context, target int) bool {
 	if err := h.wl.c.List(ctx, nodes); err != nil {
 		return false
 	}
-	return len(nodes.Items) == h.pools*target
+	return len(nodes.Items) == total
 }
 
-// parallel runs fn for every pool, 32 at a time, and fails the test with their errors.
-func (h *scenarioHarness) parallel(fn func(i int) error) {
-	errs := make([]error, h.pools)
-	parallel(h.pools, 32, func(i int) { errs[i] = fn(i) })
+// parallel runs fn for the given pools, 32 at a time, and fails the test with their errors.
+func (h *scenarioHarness) parallel(pools []int, fn func(i int) error) {
+	errs := make([]error, len(pools))
+	parallel(len(pools), 32, func(j int) { errs[j] = fn(pools[j]) })
 	if err := errors.Join(errs...); err != nil {
 		h.t.Fatal(err)
 	}
