@@ -21,6 +21,12 @@ type Option func(*options)
 
 type options struct {
 	observedGeneration *int64
+	onWrite            func(resourceVersion string)
+}
+
+// OnWrite calls fn with the object's new resourceVersion after each write Apply makes (none, one or two).
+func OnWrite(fn func(resourceVersion string)) Option {
+	return func(o *options) { o.onWrite = fn }
 }
 
 // FollowOwnSpecWrite points at the status field that records the generation the status describes (usually
@@ -66,6 +72,9 @@ func Apply(ctx context.Context, c client.Client, original, obj client.Object, op
 			}
 			return fmt.Errorf("patching %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, klog.KObj(obj), err)
 		}
+		if o.onWrite != nil {
+			o.onWrite(obj.GetResourceVersion())
+		}
 		// The response carries the stored status; put back the one this reconcile computed.
 		if err := restoreStatus(obj, statusAfter); err != nil {
 			return err
@@ -80,8 +89,14 @@ func Apply(ctx context.Context, c client.Client, original, obj client.Object, op
 		}
 	}
 	if !reflect.DeepEqual(statusBefore, statusAfter) {
-		if err := c.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
+		if err := c.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
 			return fmt.Errorf("patching the status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, klog.KObj(obj), err)
+		}
+		if o.onWrite != nil {
+			o.onWrite(obj.GetResourceVersion())
 		}
 	}
 	return nil

@@ -60,6 +60,31 @@ func SameInstance(a, b string) bool {
 	return true
 }
 
+// InstanceSet holds provider IDs for "does the set name this instance" questions in constant time: only IDs
+// with the same instance key are compared with SameInstance.
+type InstanceSet map[string][]string
+
+// NewInstanceSet indexes provider IDs by instance key.
+func NewInstanceSet(ids []string) InstanceSet {
+	s := make(InstanceSet, len(ids))
+	for _, id := range ids {
+		if k := InstanceKey(id); k != "" {
+			s[k] = append(s[k], id)
+		}
+	}
+	return s
+}
+
+// Has says whether an ID of the set names the same instance as providerID.
+func (s InstanceSet) Has(providerID string) bool {
+	for _, id := range s[InstanceKey(providerID)] {
+		if SameInstance(id, providerID) {
+			return true
+		}
+	}
+	return false
+}
+
 func segments(path string) []string {
 	return strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
 }

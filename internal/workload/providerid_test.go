@@ -84,3 +84,26 @@ func TestChangedForPools(t *testing.T) {
 		}
 	}
 }
+
+func TestInstanceSetAgreesWithSameInstance(t *testing.T) {
+	ids := []string{
+		"aws:///us-east-1a/i-123", "aws:////i-456", "AWS:///us-east-1b/i-789/", "sim://local/pool-a/abc-1",
+		"azure:///subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/a/virtualMachines/0",
+		"aws://", "", "i-123",
+	}
+	probes := append([]string{
+		"aws:////i-123", "aws:///us-east-1b/i-123", "aws:///us-east-1a/i-456", "aws:///x/i-789", "gce:///i-123",
+		"azure:///subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/b/virtualMachines/0",
+		"sim://abc-1", "sim://local/pool-b/abc-1", "aws://", "",
+	}, ids...)
+	set := NewInstanceSet(ids)
+	for _, p := range probes {
+		want := false
+		for _, id := range ids {
+			want = want || SameInstance(id, p)
+		}
+		if got := set.Has(p); got != want {
+			t.Errorf("Has(%q) = %v, SameInstance over the list says %v", p, got, want)
+		}
+	}
+}

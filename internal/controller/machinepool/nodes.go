@@ -2,6 +2,7 @@ package machinepool
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -72,37 +73,43 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 // adoptNode gives a pool's Node Cluster API's owner annotations and removes the uninitialized taint, in one
 // patch and only when something is missing.
 func (r *Reconciler) adoptNode(ctx context.Context, wc *workload.Cluster, pool *corev1beta1.MachinePool, node *corev1.Node) error {
-	want := map[string]string{
+	missing := map[string]string{}
+	for k, v := range map[string]string{
 		workload.ClusterNameAnnotation:      pool.Spec.ClusterName,
 		workload.ClusterNamespaceAnnotation: pool.Namespace,
 		workload.OwnerKindAnnotation:        "MachinePool",
 		workload.OwnerNameAnnotation:        pool.Name,
-	}
-	changed := false
-	patched := node.DeepCopy()
-	for k, v := range want {
-		if patched.Annotations[k] != v {
-			if patched.Annotations == nil {
-				patched.Annotations = map[string]string{}
-			}
-			patched.Annotations[k] = v
-			changed = true
+	} {
+		if node.Annotations[k] != v {
+			missing[k] = v
 		}
 	}
-	taints := patched.Spec.Taints[:0:0]
-	for _, t := range patched.Spec.Taints {
-		if t.Key == UninitializedTaint && t.Effect == corev1.TaintEffectNoSchedule {
-			changed = true
-			continue
+	taints := make([]corev1.Taint, 0, len(node.Spec.Taints))
+	for _, t := range node.Spec.Taints {
+		if t.Key != UninitializedTaint || t.Effect != corev1.TaintEffectNoSchedule {
+			taints = append(taints, t)
 		}
-		taints = append(taints, t)
 	}
-	if !changed {
+	untaint := len(taints) != len(node.Spec.Taints)
+	if len(missing) == 0 && !untaint {
 		return nil
 	}
-	patched.Spec.Taints = taints
-	// The optimistic lock keeps a taint someone else added meanwhile: the patch replaces the whole list.
-	if err := wc.Patch(ctx, patched, client.MergeFromWithOptions(node, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+	// A merge patch written out: annotations merge key by key; the taint list is replaced whole, so only then
+	// does the patch carry the resourceVersion, keeping a taint someone else added meanwhile (a conflict retries).
+	metadata := map[string]any{}
+	if len(missing) > 0 {
+		metadata["annotations"] = missing
+	}
+	body := map[string]any{"metadata": metadata}
+	if untaint {
+		metadata["resourceVersion"] = node.ResourceVersion
+		body["spec"] = map[string]any{"taints": taints}
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	if err := wc.Patch(ctx, node.DeepCopy(), client.RawPatch(types.MergePatchType, raw)); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("adopting Node %s: %w", node.Name, err)
 	}
 	return nil
@@ -116,9 +123,10 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 		return err
 	}
 	var leaving []*corev1.Node
+	members := workload.NewInstanceSet(pool.Spec.ProviderIDList)
 	for i := range owned {
 		node := &owned[i]
-		if node.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName && !inProviderIDList(pool, node.Spec.ProviderID) {
+		if node.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName && !members.Has(node.Spec.ProviderID) {
 			leaving = append(leaving, node)
 		}
 	}
@@ -155,15 +163,6 @@ func truncateList(names []string, n int) string {
 		return strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
-}
-
-func inProviderIDList(pool *corev1beta1.MachinePool, providerID string) bool {
-	for _, id := range pool.Spec.ProviderIDList {
-		if workload.SameInstance(id, providerID) {
-			return true
-		}
-	}
-	return false
 }
 
 // workloadCluster returns the pool's workload cluster client, or nil with a condition when its kubeconfig

@@ -3,6 +3,7 @@ package machinepool
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,9 +72,10 @@ type Reconciler struct {
 
 	mu       sync.Mutex
 	watching map[schema.GroupKind]bool
-	// written holds, per pool this controller just wrote, the resourceVersion the pool had before the write:
-	// while the cache still serves that version, it has not seen the write yet.
-	written map[types.NamespacedName]string
+	// written holds, per pool this controller just wrote, the resourceVersions the pool had before its last
+	// write (before the reconcile, and between its spec and status patches): while the cache serves one of
+	// them, it has not seen that write yet.
+	written map[types.NamespacedName][]string
 	// standaloneLogged makes the "Cluster API is not installed" message appear once, and again after a change.
 	standaloneLogged *bool
 }
@@ -85,7 +87,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.cache = mgr.GetCache()
 	r.watching = map[schema.GroupKind]bool{}
-	r.written = map[types.NamespacedName]string{}
+	r.written = map[types.NamespacedName][]string{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	if r.Workload == nil {
 		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), r.WorkloadOptions, r.workloadChanged)
@@ -207,11 +209,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	defer func() {
 		r.computeStatus(s)
 		recordReplicas(pool)
-		if err := patch.Apply(ctx, r.Client, original, pool, patch.FollowOwnSpecWrite(&pool.Status.ObservedGeneration)); err != nil {
+		// Every version the pool had before this reconcile's last write is one the cache must move past.
+		superseded := []string{original.ResourceVersion}
+		if err := patch.Apply(ctx, r.Client, original, pool, patch.FollowOwnSpecWrite(&pool.Status.ObservedGeneration),
+			patch.OnWrite(func(rv string) { superseded = append(superseded, rv) })); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
-		if pool.ResourceVersion != original.ResourceVersion {
-			r.recordWrite(req.NamespacedName, original.ResourceVersion)
+		if len(superseded) > 1 {
+			r.recordWrite(req.NamespacedName, superseded[:len(superseded)-1])
 		}
 	}()
 
@@ -251,10 +256,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 // cacheCatchUpDelay is how long a reconcile that found the cache behind the controller's own write waits.
 const cacheCatchUpDelay = 50 * time.Millisecond
 
-func (r *Reconciler) recordWrite(key types.NamespacedName, before string) {
+func (r *Reconciler) recordWrite(key types.NamespacedName, superseded []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.written[key] = before
+	r.written[key] = superseded
 }
 
 func (r *Reconciler) forgetWrite(key types.NamespacedName) {
@@ -263,16 +268,20 @@ func (r *Reconciler) forgetWrite(key types.NamespacedName) {
 	delete(r.written, key)
 }
 
-// cacheBehindOwnWrite says whether the cache still serves the version a pool had before this controller's last
+// cacheBehindOwnWrite says whether the cache still serves a version a pool had before this controller's last
 // write to it. Any other version (the write, or a later one) ends the wait.
 func (r *Reconciler) cacheBehindOwnWrite(key types.NamespacedName, cached string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	before, ok := r.written[key]
-	if ok && before != cached {
-		delete(r.written, key)
+	superseded, ok := r.written[key]
+	if !ok {
+		return false
 	}
-	return ok && before == cached
+	if slices.Contains(superseded, cached) {
+		return true
+	}
+	delete(r.written, key)
+	return false
 }
 
 func lowestRequeue(a, b ctrl.Result) ctrl.Result {
