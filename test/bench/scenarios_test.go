@@ -139,6 +139,9 @@ type plane struct {
 	managerCfg []byte
 	// host is the API server's host:port, as the manager's client metrics label it.
 	host string
+	// cfg and http reach the API server as the harness's admin user (its profiles).
+	cfg  *rest.Config
+	http *http.Client
 }
 
 func startPlane(t *testing.T, crds []string) *plane {
@@ -152,7 +155,7 @@ func startPlane(t *testing.T, crds []string) *plane {
 	p := &plane{}
 	p.env = &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
 	args := p.env.ControlPlane.GetAPIServer().Configure().
-		Set("max-requests-inflight", "2000").Set("max-mutating-requests-inflight", "1000")
+		Set("profiling", "true").Set("max-requests-inflight", "2000").Set("max-mutating-requests-inflight", "1000")
 	if os.Getenv("BENCH_AUDIT") != "off" {
 		p.auditLog = filepath.Join(dir, "audit.log")
 		args.Set("audit-log-path", p.auditLog).Set("audit-policy-file", policy).Set("audit-log-format", "json").
@@ -164,6 +167,10 @@ func startPlane(t *testing.T, crds []string) *plane {
 	}
 	t.Cleanup(func() { _ = p.env.Stop() })
 	p.pids = controlPlanePIDs(t, cfg.Host)
+	if p.http, err = rest.HTTPClientFor(cfg); err != nil {
+		t.Fatal(err)
+	}
+	p.cfg = cfg
 	p.host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(cfg.Host, "https://"), "http://"), "/")
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = 5000, 10000
@@ -383,7 +390,13 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 		cpu0 := mgr.cpuSeconds()
 		cp0 := controlPlaneCPU(mgmt, wl)
 		self0 := cpuSecondsOf(os.Getpid())
-		profiled := profile(t, pprofAddr, profileSeconds, filepath.Join(profileDir, name+"-"+sc.name+".pprof"))
+		var profiled []<-chan struct{}
+		if profileDir != "" {
+			prefix := filepath.Join(profileDir, name+"-"+sc.name)
+			profiled = append(profiled, profile(t, http.DefaultClient, "http://"+pprofAddr, profileSeconds, prefix+".pprof"),
+				profile(t, mgmt.http, mgmt.cfg.Host, profileSeconds, prefix+"-management-apiserver.pprof"),
+				profile(t, wl.http, wl.cfg.Host, profileSeconds, prefix+"-workload-apiserver.pprof"))
+		}
 		start := time.Now()
 		h.apply(ctx, sc.name, sc.target, sc.pools)
 		applied := time.Now()
@@ -400,7 +413,9 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 		h.settle() // late reconciles count too
 		settled := time.Now()
 		r.Manager = managerFigures(m0, scrape(metricsAddr), mgmt.host, wl.host)
-		<-profiled
+		for _, p := range profiled {
+			<-p
+		}
 		r.ManagementRequests, r.ManagementByResource = mgmt.requests(t, start, settled)
 		r.WorkloadRequests, r.WorkloadByResource = wl.requests(t, start, settled)
 		out = append(out, r)
@@ -408,17 +423,17 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 	return out
 }
 
-// profile fetches a CPU profile of the manager over the next seconds into path; the channel closes when it is
-// written. Without a pprof address it does nothing.
-func profile(t *testing.T, addr, seconds, path string) <-chan struct{} {
+// profile fetches a CPU profile over the next seconds from a pprof endpoint (base URL, with the client that may
+// call it) into path; the channel closes when it is written. Without a base URL it does nothing.
+func profile(t *testing.T, hc *http.Client, base, seconds, path string) <-chan struct{} {
 	done := make(chan struct{})
-	if addr == "" {
+	if base == "" {
 		close(done)
 		return done
 	}
 	go func() {
 		defer close(done)
-		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx,gosec // the manager this harness started, bounded by seconds
+		resp, err := hc.Get(strings.TrimSuffix(base, "/") + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx // bounded by seconds
 		if err != nil {
 			t.Logf("profile: %v", err)
 			return
