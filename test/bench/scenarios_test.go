@@ -433,7 +433,7 @@ func profile(t *testing.T, hc *http.Client, base, seconds, path string) <-chan s
 	}
 	go func() {
 		defer close(done)
-		resp, err := hc.Get(strings.TrimSuffix(base, "/") + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx // bounded by seconds
+		resp, err := hc.Get(strings.TrimSuffix(base, "/") + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx,gosec // a control plane or manager this harness started, bounded by seconds
 		if err != nil {
 			t.Logf("profile: %v", err)
 			return
