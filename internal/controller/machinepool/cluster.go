@@ -14,7 +14,6 @@ import (
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
@@ -61,7 +60,7 @@ func (r *Reconciler) getCluster(ctx context.Context, pool *corev1beta1.MachinePo
 	cluster.SetGroupVersionKind(clusterGVK)
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}, cluster)
 	if err == nil || apierrors.IsNotFound(err) {
-		if werr := r.ensureWatch(clusterGVK, handler.EnqueueRequestsFromMapFunc(r.poolsForCluster)); werr != nil {
+		if werr := r.ensureWatch(clusterGVK, r.poolsForCluster, 0); werr != nil {
 			return nil, werr
 		}
 	}

@@ -75,7 +75,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		return ctrl.Result{}, fmt.Errorf("listing %s of the pool: %w", kind, err)
 	}
 	// Infra machines come and go with instances: each change requeues the pool that owns it.
-	if err := r.ensureWatch(infraGVK, handler.EnqueueRequestsFromMapFunc(r.poolOfInfraMachine)); err != nil {
+	if err := r.ensureWatch(infraGVK, r.poolOfInfraMachine, 0); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.ensureMachineWatch(); err != nil {

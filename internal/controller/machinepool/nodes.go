@@ -43,6 +43,9 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 	var refs []corev1.ObjectReference
 	var matched []*corev1.Node
 	var errs []error
+	// Only the Nodes that need it are patched: a steady-state reconcile sends nothing.
+	var adopt []*corev1.Node
+	var patches [][]byte
 	for _, id := range pool.Spec.ProviderIDList {
 		node, err := wc.NodeFor(ctx, id)
 		if err != nil {
@@ -54,8 +57,21 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 		}
 		refs = append(refs, corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID})
 		matched = append(matched, node)
+		raw, err := adoptionPatch(pool, node)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case raw != nil:
+			adopt, patches = append(adopt, node), append(patches, raw)
+		}
 	}
-	errs = append(errs, wc.Each(len(matched), func(i int) error { return r.adoptNode(ctx, wc, pool, matched[i]) }))
+	errs = append(errs, wc.Each(len(adopt), func(i int) error {
+		err := wc.Patch(ctx, adopt[i].DeepCopy(), client.RawPatch(types.MergePatchType, patches[i]))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("adopting Node %s: %w", adopt[i].Name, err)
+		}
+		return nil
+	}))
 	ready, available, wait := countReplicas(matched, minReady, time.Now())
 	if wait > 0 {
 		s.requeueAfter = shortest(s.requeueAfter, wait)
@@ -70,9 +86,9 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 	return ctrl.Result{}, errors.Join(errs...)
 }
 
-// adoptNode gives a pool's Node Cluster API's owner annotations and removes the uninitialized taint, in one
-// patch and only when something is missing.
-func (r *Reconciler) adoptNode(ctx context.Context, wc *workload.Cluster, pool *corev1beta1.MachinePool, node *corev1.Node) error {
+// adoptionPatch is the merge patch that gives a pool's Node Cluster API's owner annotations and removes the
+// uninitialized taint, or nil when nothing is missing.
+func adoptionPatch(pool *corev1beta1.MachinePool, node *corev1.Node) ([]byte, error) {
 	missing := map[string]string{}
 	for k, v := range map[string]string{
 		workload.ClusterNameAnnotation:      pool.Spec.ClusterName,
@@ -92,10 +108,10 @@ func (r *Reconciler) adoptNode(ctx context.Context, wc *workload.Cluster, pool *
 	}
 	untaint := len(taints) != len(node.Spec.Taints)
 	if len(missing) == 0 && !untaint {
-		return nil
+		return nil, nil
 	}
-	// A merge patch written out: annotations merge key by key; the taint list is replaced whole, so only then
-	// does the patch carry the resourceVersion, keeping a taint someone else added meanwhile (a conflict retries).
+	// Annotations merge key by key; the taint list is replaced whole, so only then does the patch carry the
+	// resourceVersion, keeping a taint someone else added meanwhile (a conflict retries).
 	metadata := map[string]any{}
 	if len(missing) > 0 {
 		metadata["annotations"] = missing
@@ -105,14 +121,7 @@ func (r *Reconciler) adoptNode(ctx context.Context, wc *workload.Cluster, pool *
 		metadata["resourceVersion"] = node.ResourceVersion
 		body["spec"] = map[string]any{"taints": taints}
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	if err := wc.Patch(ctx, node.DeepCopy(), client.RawPatch(types.MergePatchType, raw)); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("adopting Node %s: %w", node.Name, err)
-	}
-	return nil
+	return json.Marshal(body)
 }
 
 // retireNodes deletes the Nodes that carry this pool's owner annotations but whose instances left its

@@ -74,7 +74,7 @@ func (r *Reconciler) getExternal(ctx context.Context, pool *corev1beta1.MachineP
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("getting %s %s/%s: %w", ref.Kind, pool.Namespace, ref.Name, err)
 	}
-	if werr := r.ensureWatch(obj.GroupVersionKind(), batchUpdates(r.poolsReferencing, r.ProviderUpdateBatch)); werr != nil {
+	if werr := r.ensureWatch(obj.GroupVersionKind(), r.poolsReferencing, r.ProviderUpdateBatch); werr != nil {
 		return nil, werr
 	}
 	if err != nil {

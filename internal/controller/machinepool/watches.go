@@ -196,13 +196,18 @@ func batchUpdates(mapFn handler.MapFunc, delay time.Duration) handler.EventHandl
 	}
 }
 
-// ensureWatch starts watching a kind the first time a pool references it. Call it only once the kind is
-// known to be served (a Get did not fail with "no matches for kind"), so that the watch can start.
-func (r *Reconciler) ensureWatch(gvk schema.GroupVersionKind, h handler.EventHandler) error {
+// ensureWatch starts watching a kind the first time a pool references it, requeueing the pools mapFn names:
+// at once, or for updates after updateDelay when it is set (batchUpdates). Call it only once the kind is known
+// to be served (a Get did not fail with "no matches for kind"), so that the watch can start.
+func (r *Reconciler) ensureWatch(gvk schema.GroupVersionKind, mapFn handler.MapFunc, updateDelay time.Duration) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.watching[gvk.GroupKind()] {
 		return nil
+	}
+	h := handler.EnqueueRequestsFromMapFunc(mapFn)
+	if updateDelay > 0 {
+		h = batchUpdates(mapFn, updateDelay)
 	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
