@@ -111,9 +111,12 @@ var _ = Describe("MachinePool controller", func() {
 		Eventually(phase(p)).Should(Equal("ScalingUp"))
 		Eventually(func() int64 { return get(p).Status.ObservedGeneration }).Should(Equal(get(p).Generation))
 		ids := e.providerIDs("frugal", 3)
-		registerNodes(ids[1:])  // Nodes register before the provider reports their instances
-		time.Sleep(time.Second) // the Nodes' events, which concern no pool yet
+		registerNodes(ids[1:]) // Nodes register before the provider reports their instances
 		spec0, status0 := writes.of(p)
+		Consistently(func() []int {
+			spec, status := writes.of(p)
+			return []int{spec, status}
+		}, time.Second, 100*time.Millisecond).Should(Equal([]int{spec0, status0}), "Nodes that no pool names yet cost the pool no write")
 
 		// The provider writes providerIDList, then replicas and readiness: two events, one reconcile.
 		reportInstances(infra, ids)
