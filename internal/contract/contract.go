@@ -20,7 +20,8 @@ var (
 	infraProvisioned    = path{"status", "initialization", "provisioned"}
 	infraMachineKind    = path{"status", "infrastructureMachineKind"}
 
-	infraMachineProviderID = path{"spec", "providerID"}
+	infraMachineProviderID    = path{"spec", "providerID"}
+	infraMachineInterruptible = path{"status", "interruptible"}
 
 	bootstrapDataSecretName    = path{"status", "dataSecretName"}
 	bootstrapDataSecretCreated = path{"status", "initialization", "dataSecretCreated"}
@@ -98,6 +99,11 @@ func (infraMachine) ProviderID(u *unstructured.Unstructured) (string, error) {
 // Provisioned is status.ready (v1beta1) or status.initialization.provisioned (v1beta2).
 func (infraMachine) Provisioned(u *unstructured.Unstructured) (bool, error) {
 	return readEither(u, statusReady, infraProvisioned)
+}
+
+// Interruptible is status.interruptible: the instance may be taken back by the cloud (spot, preemptible).
+func (infraMachine) Interruptible(u *unstructured.Unstructured) (bool, error) {
+	return readBool(u, infraMachineInterruptible)
 }
 
 // Failure is status.failureReason and status.failureMessage.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -375,8 +376,8 @@ func (c *Cluster) Healthy() error {
 	return nil
 }
 
-// changedForPools says whether a Node update changes anything a pool reads: provider ID, readiness, owner
-// annotations, taints or deletion. Heartbeats and status churn are dropped here, before any reconcile.
+// changedForPools says whether a Node update changes anything a pool or Machine reads: provider ID, readiness,
+// Cluster API's annotations, labels in the domains Machines manage, taints or deletion. Heartbeats and status churn are dropped here, before any reconcile.
 func changedForPools(oldObj, obj any) bool {
 	o, ok1 := oldObj.(*corev1.Node)
 	n, ok2 := obj.(*corev1.Node)
@@ -387,10 +388,14 @@ func changedForPools(oldObj, obj any) bool {
 		!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) {
 		return true
 	}
-	for _, k := range []string{ClusterNameAnnotation, ClusterNamespaceAnnotation, OwnerKindAnnotation, OwnerNameAnnotation} {
+	for _, k := range []string{ClusterNameAnnotation, ClusterNamespaceAnnotation, OwnerKindAnnotation, OwnerNameAnnotation,
+		MachineAnnotation, LabelsFromMachineAnnotation} {
 		if o.Annotations[k] != n.Annotations[k] {
 			return true
 		}
+	}
+	if !maps.Equal(NodeLabels(o.Labels), NodeLabels(n.Labels)) {
+		return true
 	}
 	oldSince, oldReady := ReadySince(o)
 	newSince, newReady := ReadySince(n)

@@ -342,9 +342,14 @@ func autoscalerIdentity() string {
 var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Ordered, func() {
 	AfterAll(func() {
 		if autoscaler != nil {
-			Expect(string(autoscaler.Err.Contents())).NotTo(ContainSubstring("forbidden"),
-				"the chart's autoscaler ClusterRole grants all the autoscaler uses")
+			log := string(autoscaler.Err.Contents())
+			Expect(log).NotTo(ContainSubstring("forbidden"), "the chart's autoscaler ClusterRole grants all the autoscaler uses")
+			// The autoscaler finds a Node's Machine through the Node's cluster.x-k8s.io/machine and
+			// cluster-namespace annotations, which the machinepoolmachine controller keeps there.
+			Expect(log).NotTo(ContainSubstring("machine not found for node"))
 		}
+		Expect(support.ConflictErrors(manager.Err.Contents())).To(BeEmpty(),
+			"write conflicts are retried without an error-level log line")
 	})
 
 	BeforeAll(func() {
@@ -386,6 +391,7 @@ var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Order
 			"--cloud-config="+autoscalerIdentity(),
 			"--node-group-auto-discovery=clusterapi:namespace="+ns,
 			"--scan-interval=2s",
+			"--kube-client-qps=50", "--kube-client-burst=100",
 			"--scale-down-delay-after-add=5s",
 			"--scale-down-delay-after-delete=0s",
 			"--scale-down-delay-after-failure=2s",

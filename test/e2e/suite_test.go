@@ -38,7 +38,9 @@ var (
 	proxy                *support.TCPProxy
 	managerBin           string
 	manager              *gexec.Session
-	ctx                  = context.Background()
+	// managers are every manager process the suite started, for the log checks at the end.
+	managers []*gexec.Session
+	ctx      = context.Background()
 )
 
 func TestE2E(t *testing.T) {
@@ -94,6 +96,9 @@ var _ = AfterSuite(func() {
 	if manager != nil {
 		manager.Terminate().Wait(15 * time.Second)
 	}
+	for _, m := range managers {
+		Expect(support.ConflictErrors(m.Err.Contents())).To(BeEmpty(), "write conflicts are retried without an error-level log line")
+	}
 	gexec.CleanupBuildArtifacts()
 	if proxy != nil {
 		proxy.Cut()
@@ -113,6 +118,7 @@ func startManager(extra ...string) {
 	var err error
 	manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, args...), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
+	managers = append(managers, manager)
 }
 
 // killManager sends SIGKILL: no shutdown hooks, no last writes.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -403,6 +404,14 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 			fmt.Sprintf("--webhook-port=%d", webhookPort), "--webhook-cert-dir="+certDir,
 			"--metrics-bind-address=0", "--health-probe-bind-address=0"), GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
+		// The chart's webhooks point at this manager: applying before it listens would be refused.
+		Eventually(func() error {
+			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", webhookPort), time.Second)
+			if err == nil {
+				_ = conn.Close()
+			}
+			return err
+		}).Should(Succeed(), "the manager's webhook server listens")
 
 		By("applying the cluster-less sample; the workload cluster is this same API server, reached through the kubeconfig Secret")
 		ns := applySample("cluster-less.yaml")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/onsi/ginkgo/v2"
@@ -137,4 +138,16 @@ func (p *TCPProxy) Restore() {
 		return err
 	}).Should(gomega.Succeed())
 	p.serve(ln)
+}
+
+// ConflictErrors returns the lines of a manager's log that report a write conflict ("the object has been
+// modified") as a reconcile error; the controllers retry conflicts without one.
+func ConflictErrors(log []byte) []string {
+	var lines []string
+	for line := range strings.SplitSeq(string(log), "\n") {
+		if strings.Contains(line, "Reconciler error") && strings.Contains(line, "the object has been modified") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }

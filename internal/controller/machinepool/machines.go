@@ -2,10 +2,12 @@ package machinepool
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"reflect"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,6 +27,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machines,verbs=get;list;watch;create;update;patch;delete
@@ -92,6 +95,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 	}
 
 	var errs []error
+	s.machines = nodeMachines{}
 	for i := range infraMachines.Items {
 		im := &infraMachines.Items[i]
 		existing := byInfra[im.GetName()]
@@ -100,16 +104,16 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		}
 		desired := desiredMachine(pool, im, existing)
 		if existing == nil {
-			if err := r.Client.Create(ctx, desired); err != nil && !apierrors.IsAlreadyExists(err) {
+			if err := r.Client.Create(ctx, desired, MachineFieldOwner); err != nil && !apierrors.IsAlreadyExists(err) {
 				errs = append(errs, fmt.Errorf("creating Machine %s: %w", desired.Name, err))
+				continue
 			}
-			continue
-		}
-		if !reflect.DeepEqual(existing.ObjectMeta, desired.ObjectMeta) || !reflect.DeepEqual(existing.Spec, desired.Spec) {
-			if err := r.Client.Patch(ctx, desired, client.MergeFrom(existing)); err != nil && !apierrors.IsNotFound(err) {
+		} else if !reflect.DeepEqual(existing.ObjectMeta, desired.ObjectMeta) || !reflect.DeepEqual(existing.Spec, desired.Spec) {
+			if err := r.Client.Patch(ctx, desired, client.MergeFrom(existing), MachineFieldOwner); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("updating Machine %s: %w", desired.Name, err))
 			}
 		}
+		s.machines.add(im, desired)
 	}
 	if err := errors.Join(errs...); err != nil {
 		r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.MachineCreationFailedReason, corev1beta1.ConditionSeverityWarning, "%v", err)
@@ -137,9 +141,23 @@ func desiredMachine(pool *corev1beta1.MachinePool, infraMachine *unstructured.Un
 	if m.Annotations == nil && len(pool.Spec.Template.Annotations) > 0 {
 		m.Annotations = map[string]string{}
 	}
+	// What this controller set before and the pool's template no longer has goes (labels and annotations
+	// others set stay), so a label removed from the template leaves the Machines, and from there their Nodes.
+	setLabels, setAnnotations := fieldsSetBy(m, string(MachineFieldOwner))
+	selector := machineSelector(pool)
+	for k := range setLabels {
+		if _, keep := pool.Spec.Template.Labels[k]; !keep && selector[k] == "" {
+			delete(m.Labels, k)
+		}
+	}
+	for k := range setAnnotations {
+		if _, keep := pool.Spec.Template.Annotations[k]; !keep {
+			delete(m.Annotations, k)
+		}
+	}
 	maps.Copy(m.Annotations, pool.Spec.Template.Annotations)
 	maps.Copy(m.Labels, pool.Spec.Template.Labels)
-	maps.Copy(m.Labels, machineSelector(pool))
+	maps.Copy(m.Labels, selector)
 	ownerRef := metav1.NewControllerRef(pool, corev1beta1.GroupVersion.WithKind("MachinePool"))
 	if i := indexOfOwner(m.OwnerReferences, pool.UID); i >= 0 {
 		m.OwnerReferences[i] = *ownerRef
@@ -156,6 +174,75 @@ func desiredMachine(pool *corev1beta1.MachinePool, infraMachine *unstructured.Un
 	m.Spec.NodeVolumeDetachTimeout = tmpl.NodeVolumeDetachTimeout
 	m.Spec.NodeDeletionTimeout = tmpl.NodeDeletionTimeout
 	return m
+}
+
+// MachineFieldOwner is the field manager of this controller's Machine writes: the labels and annotations it owns
+// there are the ones it may remove.
+const MachineFieldOwner = client.FieldOwner("machinepool-operator")
+
+// fieldsSetBy returns the label and annotation keys of obj that manager owns through its own writes (create,
+// update, patch; not server-side apply, which this controller does not use), read from managedFields.
+func fieldsSetBy(obj metav1.Object, manager string) (labels, annotations map[string]bool) {
+	labels, annotations = map[string]bool{}, map[string]bool{}
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationUpdate || mf.Subresource != "" || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields struct {
+			Metadata struct {
+				Labels      map[string]json.RawMessage `json:"f:labels"`
+				Annotations map[string]json.RawMessage `json:"f:annotations"`
+			} `json:"f:metadata"`
+		}
+		if json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields) != nil {
+			continue // an entry we cannot read owns nothing we remove
+		}
+		for k := range fields.Metadata.Labels {
+			if key, ok := strings.CutPrefix(k, "f:"); ok {
+				labels[key] = true
+			}
+		}
+		for k := range fields.Metadata.Annotations {
+			if key, ok := strings.CutPrefix(k, "f:"); ok {
+				annotations[key] = true
+			}
+		}
+	}
+	return labels, annotations
+}
+
+// nodeMachines holds, for one reconcile, the Machine of each of the pool's instances (as this reconcile leaves
+// it) with what Cluster API keeps on its Node, so that adopting a Node writes it once.
+type nodeMachines map[string][]nodeMachine
+
+type nodeMachine struct {
+	providerID string
+	metadata   workload.NodeMetadata
+}
+
+// add records the Machine of an infra machine that reports its provider ID.
+func (n nodeMachines) add(im *unstructured.Unstructured, m *capi.Machine) {
+	id, err := contract.InfraMachine.ProviderID(im)
+	if err != nil || id == "" {
+		return
+	}
+	interruptible, err := contract.InfraMachine.Interruptible(im)
+	if err != nil {
+		return // the machinepoolmachine controller reports the bad field; the Node is adopted without it
+	}
+	k := workload.InstanceKey(id)
+	n[k] = append(n[k], nodeMachine{providerID: id, metadata: capi.NodeMetadata(m, interruptible)})
+}
+
+// forNode returns what the Machine of the instance with providerID keeps on its Node; ok is false when no
+// Machine is known for it.
+func (n nodeMachines) forNode(providerID string) (workload.NodeMetadata, bool) {
+	for _, nm := range n[workload.InstanceKey(providerID)] {
+		if workload.SameInstance(nm.providerID, providerID) {
+			return nm.metadata, true
+		}
+	}
+	return workload.NodeMetadata{}, false
 }
 
 func indexOfOwner(refs []metav1.OwnerReference, uid types.UID) int {

@@ -2,9 +2,9 @@ package machinepool
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -18,9 +18,6 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
-
-// UninitializedTaint is the taint bootstrap providers put on a new Node until Cluster API has adopted it.
-const UninitializedTaint = "node.cluster.x-k8s.io/uninitialized"
 
 // reconcileNodes matches the pool's provider IDs to the workload cluster's Nodes, counts the Ready and
 // available ones, adopts them (owner annotations, uninitialized taint removed) and deletes the Nodes of
@@ -57,7 +54,7 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 		}
 		refs = append(refs, corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID})
 		matched = append(matched, node)
-		raw, err := adoptionPatch(pool, node)
+		raw, err := adoptionPatch(pool, node, s.machines)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -87,41 +84,28 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 }
 
 // adoptionPatch is the merge patch that gives a pool's Node Cluster API's owner annotations and removes the
-// uninitialized taint, or nil when nothing is missing.
-func adoptionPatch(pool *corev1beta1.MachinePool, node *corev1.Node) ([]byte, error) {
-	missing := map[string]string{}
-	for k, v := range map[string]string{
-		workload.ClusterNameAnnotation:      pool.Spec.ClusterName,
-		workload.ClusterNamespaceAnnotation: pool.Namespace,
-		workload.OwnerKindAnnotation:        "MachinePool",
-		workload.OwnerNameAnnotation:        pool.Name,
-	} {
-		if node.Annotations[k] != v {
-			missing[k] = v
-		}
+// uninitialized taint, or nil when nothing is missing. When the Node's Machine is known, the patch also carries
+// what the Machine keeps on its Node (its name, its labels), so that the Node is written once.
+func adoptionPatch(pool *corev1beta1.MachinePool, node *corev1.Node, machines nodeMachines) ([]byte, error) {
+	adoption := workload.NodeMetadata{
+		Annotations: map[string]string{
+			workload.ClusterNameAnnotation:      pool.Spec.ClusterName,
+			workload.ClusterNamespaceAnnotation: pool.Namespace,
+			workload.OwnerKindAnnotation:        "MachinePool",
+			workload.OwnerNameAnnotation:        pool.Name,
+		},
+		Untaint: true,
 	}
-	taints := make([]corev1.Taint, 0, len(node.Spec.Taints))
-	for _, t := range node.Spec.Taints {
-		if t.Key != UninitializedTaint || t.Effect != corev1.TaintEffectNoSchedule {
-			taints = append(taints, t)
-		}
+	raw, err := adoption.Patch(node)
+	if raw == nil || err != nil {
+		return raw, err
 	}
-	untaint := len(taints) != len(node.Spec.Taints)
-	if len(missing) == 0 && !untaint {
-		return nil, nil
+	if m, ok := machines.forNode(node.Spec.ProviderID); ok {
+		m.Annotations = maps.Clone(m.Annotations)
+		maps.Copy(m.Annotations, adoption.Annotations)
+		return m.Patch(node)
 	}
-	// Annotations merge key by key; the taint list is replaced whole, so only then does the patch carry the
-	// resourceVersion, keeping a taint someone else added meanwhile (a conflict retries).
-	metadata := map[string]any{}
-	if len(missing) > 0 {
-		metadata["annotations"] = missing
-	}
-	body := map[string]any{"metadata": metadata}
-	if untaint {
-		metadata["resourceVersion"] = node.ResourceVersion
-		body["spec"] = map[string]any{"taints": taints}
-	}
-	return json.Marshal(body)
+	return raw, nil
 }
 
 // retireNodes deletes the Nodes that carry this pool's owner annotations but whose instances left its

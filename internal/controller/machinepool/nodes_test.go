@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
-	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
@@ -70,14 +69,14 @@ var _ = Describe("MachinePool Nodes", func() {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{GenerateName: "tainted-"}, Spec: corev1.NodeSpec{
 			ProviderID: ids[0].(string),
 			Taints: []corev1.Taint{
-				{Key: machinepool.UninitializedTaint, Effect: corev1.TaintEffectNoSchedule},
+				{Key: workload.UninitializedTaint, Effect: corev1.TaintEffectNoSchedule},
 				{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule},
 			},
 		}}
 		Expect(nodes.Create(ctx, n)).To(Succeed())
 		Eventually(nodeOf(n.Name)).Should(HaveField("Spec.Taints", And(
 			ContainElement(HaveField("Key", "dedicated")),
-			Not(ContainElement(HaveField("Key", machinepool.UninitializedTaint))))))
+			Not(ContainElement(HaveField("Key", workload.UninitializedTaint))))))
 		Expect(nodeOf(n.Name)().Annotations).To(HaveKeyWithValue(workload.OwnerNameAnnotation, "tainted"))
 	})
 

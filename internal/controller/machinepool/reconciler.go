@@ -111,7 +111,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 			// Failures back off exponentially, capped at a minute: an unreachable cluster is retried, never hot.
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](500*time.Millisecond, time.Minute),
 		}).
-		Build(r)
+		Build(patch.RetryConflicts(r))
 	if err != nil {
 		return err
 	}
@@ -160,6 +160,8 @@ type scope struct {
 	// providerIDGlitch is set when the infrastructure reports an empty providerIDList but a non-zero replica
 	// count: a glitch, not a scale to zero, so no Node is retired.
 	providerIDGlitch bool
+	// machines are the pool's MachinePool Machines by instance, when the infrastructure keeps infra machines.
+	machines nodeMachines
 }
 
 // Reconcile brings one MachinePool's status in line with its infrastructure, bootstrap config and Nodes.

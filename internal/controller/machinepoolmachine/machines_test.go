@@ -28,7 +28,8 @@ type world struct {
 	pool *corev1beta1.MachinePool
 }
 
-func newWorld(replicas int32) *world {
+// newWorld creates the world; each change may alter the SimMachinePool and the MachinePool before they are created.
+func newWorld(replicas int32, changes ...func(*infrav1beta1.SimMachinePool, *corev1beta1.MachinePool)) *world {
 	GinkgoHelper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "mpm-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
@@ -37,10 +38,10 @@ func newWorld(replicas int32) *world {
 		Data: map[string][]byte{"value": workloadKubeconfig}})).To(Succeed())
 	Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "workers-data"},
 		Data: map[string][]byte{"value": []byte("#cloud-config\n")}})).To(Succeed())
-	Expect(k8s.Create(ctx, &infrav1beta1.SimMachinePool{
+	smp := &infrav1beta1.SimMachinePool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "workers"},
 		Spec:       infrav1beta1.SimMachinePoolSpec{InstanceType: "sim.small", Simulation: &infrav1beta1.Simulation{BootDelay: &metav1.Duration{}}},
-	})).To(Succeed())
+	}
 	w.pool = &corev1beta1.MachinePool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "workers"},
 		Spec: corev1beta1.MachinePoolSpec{ClusterName: "demo", Replicas: ptr.To(replicas),
@@ -52,6 +53,10 @@ func newWorld(replicas int32) *world {
 				NodeDeletionTimeout: &metav1.Duration{Duration: 30 * time.Second},
 			}}},
 	}
+	for _, change := range changes {
+		change(smp, w.pool)
+	}
+	Expect(k8s.Create(ctx, smp)).To(Succeed())
 	Expect(k8s.Create(ctx, w.pool)).To(Succeed())
 	return w
 }

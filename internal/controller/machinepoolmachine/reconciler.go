@@ -83,6 +83,10 @@ type Reconciler struct {
 	started    sync.Once
 	nodeEvents chan event.GenericEvent
 
+	// nodeWrites keeps the Node versions this controller wrote over, so that a reconcile reading one of them
+	// from the cache does not repeat the write.
+	nodeWrites writtenVersions
+
 	mu       sync.Mutex
 	watching map[schema.GroupKind]bool
 	// byProviderID maps the provider IDs of the Machines seen to the Machine, so a Node change requeues its
@@ -138,7 +142,7 @@ func (r *Reconciler) startWhenServed(ctx context.Context, req reconcile.Request)
 			For(&capi.Machine{}, builder.WithPredicates(ownedByMachinePool(), r.watchFilter())).
 			WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
 			WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
-			Build(r)
+			Build(patch.RetryConflicts(r))
 	})
 	return reconcile.Result{}, err
 }
@@ -260,9 +264,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		conditions.MarkFalse(&m.Status.Conditions, corev1beta1.InfrastructureReadyCondition, WaitingForInfrastructureReason, corev1beta1.ConditionSeverityInfo,
 			"waiting for %s %s to report status.ready", infra.GetKind(), infra.GetName())
 	}
-	err = r.reconcileNode(ctx, m)
+	interruptible, err := contract.InfraMachine.Interruptible(infra)
+	if err != nil {
+		conditions.MarkFalse(&m.Status.Conditions, corev1beta1.InfrastructureReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
+	}
+	res, err := r.reconcileNode(ctx, m, interruptible)
 	r.setPhase(m)
-	return ctrl.Result{}, err
+	return res, err
 }
 
 func (r *Reconciler) forget(key types.NamespacedName) {
@@ -333,12 +341,13 @@ func (r *Reconciler) workloadCluster(ctx context.Context, m *capi.Machine) (*wor
 	return wc, err
 }
 
-// reconcileNode finds the Machine's Node by provider ID and reports it.
-func (r *Reconciler) reconcileNode(ctx context.Context, m *capi.Machine) error {
+// reconcileNode finds the Machine's Node by provider ID, reports it, and keeps on it what Cluster API's Machine
+// controller does (keepNodeMetadata).
+func (r *Reconciler) reconcileNode(ctx context.Context, m *capi.Machine, interruptible bool) (ctrl.Result, error) {
 	if m.Spec.ProviderID == nil || *m.Spec.ProviderID == "" {
 		conditions.MarkFalse(&m.Status.Conditions, capi.NodeHealthyCondition, WaitingForInfrastructureReason, corev1beta1.ConditionSeverityInfo, "waiting for a provider ID")
 		r.summarize(m)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	r.mu.Lock()
 	r.byProviderID[workload.FullKey(*m.Spec.ProviderID)] = client.ObjectKeyFromObject(m)
@@ -348,20 +357,20 @@ func (r *Reconciler) reconcileNode(ctx context.Context, m *capi.Machine) error {
 	if errors.Is(err, workload.ErrNoKubeconfig) {
 		conditions.MarkFalse(&m.Status.Conditions, capi.NodeHealthyCondition, WorkloadUnreachableReason, corev1beta1.ConditionSeverityWarning,
 			"no kubeconfig Secret %s", workload.KubeconfigSecretName(m.Spec.ClusterName))
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if err != nil {
 		conditions.MarkFalse(&m.Status.Conditions, capi.NodeHealthyCondition, WorkloadUnreachableReason, corev1beta1.ConditionSeverityWarning, "%v", err)
-		return err
+		return ctrl.Result{}, err
 	}
 	node, err := wc.NodeFor(ctx, *m.Spec.ProviderID)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	if node == nil {
 		conditions.MarkFalse(&m.Status.Conditions, capi.NodeHealthyCondition, NodeNotFoundReason, corev1beta1.ConditionSeverityInfo,
 			"no Node with provider ID %s yet", *m.Spec.ProviderID)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	m.Status.NodeRef = &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}
 	if _, ready := workload.ReadySince(node); ready {
@@ -370,7 +379,37 @@ func (r *Reconciler) reconcileNode(ctx context.Context, m *capi.Machine) error {
 		conditions.MarkFalse(&m.Status.Conditions, capi.NodeHealthyCondition, NodeNotReadyReason, corev1beta1.ConditionSeverityWarning,
 			"Node %s is not Ready", node.Name)
 	}
-	return nil
+	return r.keepNodeMetadata(ctx, wc, m, node, interruptible)
+}
+
+// adoptionGrace is how long a new Node is left to its pool's controller, whose adoption patch carries the
+// Machine's annotations and labels too when it knows the Machine: one write per Node instead of two.
+const adoptionGrace = 10 * time.Second
+
+// keepNodeMetadata gives the Node what Cluster API's Machine controller does: the cluster, namespace, Machine
+// and owner annotations, the Machine's labels in the Node-label domains (removing those it no longer has), and
+// no uninitialized taint. One patch, only when something is missing; none in steady state.
+func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster, m *capi.Machine, node *corev1.Node, interruptible bool) (ctrl.Result, error) {
+	raw, err := capi.NodeMetadata(m, interruptible).Patch(node)
+	if err != nil || raw == nil {
+		return ctrl.Result{}, err
+	}
+	if r.nodeWrites.behind(node) {
+		return ctrl.Result{}, nil // the cache has not seen this controller's last write yet; its event requeues
+	}
+	owner := poolOwner(m)
+	adopted := node.Annotations[workload.OwnerKindAnnotation] == owner.Kind && node.Annotations[workload.OwnerNameAnnotation] == owner.Name
+	if wait := adoptionGrace - time.Since(node.CreationTimestamp.Time); !adopted && wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if err := wc.Patch(ctx, node.DeepCopy(), client.RawPatch(types.MergePatchType, raw)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("updating Node %s: %w", node.Name, err)
+	}
+	r.nodeWrites.wrote(node)
+	return ctrl.Result{}, nil
 }
 
 // summarize sets Ready from the infrastructure and the Node.
@@ -462,6 +501,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, m *capi.Machine, infra
 			}
 			r.event(m, corev1.EventTypeWarning, "NodeDeletionFailed", "Delete", "gave up deleting Node %s: %v", node.Name, err)
 		}
+		r.nodeWrites.forget(node)
 	}
 	controllerutil.RemoveFinalizer(m, capi.MachineFinalizer)
 	r.forget(client.ObjectKeyFromObject(m))

@@ -2,7 +2,10 @@ package machinepoolmachine_test
 
 import (
 	"context"
+	"net/http"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // The three controllers of a standalone install run in-process against a management control plane that serves
@@ -35,8 +39,11 @@ var (
 	k8s, nodes           client.Client
 	workloadKubeconfig   []byte
 	simCloud             *sim.Cloud
-	ctx                  context.Context
-	cancel               context.CancelFunc
+	// nodeWrites counts the Node writes of the machinepool and machinepoolmachine controllers (not the
+	// simulated kubelets').
+	nodeWrites *writeCounter
+	ctx        context.Context
+	cancel     context.CancelFunc
 )
 
 func TestMachinePoolMachines(t *testing.T) {
@@ -80,9 +87,11 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}}})
 	Expect(err).NotTo(HaveOccurred())
-	Expect((&machinepool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepool-controller")}).
+	nodeWrites = &writeCounter{}
+	counted := workload.Options{WrapTransport: nodeWrites.wrap}
+	Expect((&machinepool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepool-controller"), WorkloadOptions: counted}).
 		SetupWithManager(ctx, mgr)).To(Succeed())
-	Expect((&machinepoolmachine.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepoolmachine-controller")}).
+	Expect((&machinepoolmachine.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepoolmachine-controller"), WorkloadOptions: counted}).
 		SetupWithManager(ctx, mgr)).To(Succeed())
 	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1))
 	sr := &simmachinepool.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud,
@@ -93,6 +102,42 @@ var _ = BeforeSuite(func() {
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 })
+
+// writeCounter counts, per Node name, the PATCH and PUT requests sent to a Node itself (not its status).
+type writeCounter struct {
+	mu     sync.Mutex
+	writes map[string]int
+}
+
+func (c *writeCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if name, ok := strings.CutPrefix(req.URL.Path, "/api/v1/nodes/"); ok && !strings.Contains(name, "/") &&
+			(req.Method == http.MethodPatch || req.Method == http.MethodPut) {
+			c.mu.Lock()
+			if c.writes == nil {
+				c.writes = map[string]int{}
+			}
+			c.writes[name]++
+			c.mu.Unlock()
+		}
+		return rt.RoundTrip(req)
+	})
+}
+
+// of returns the writes counted for each named Node.
+func (c *writeCounter) of(names ...string) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for _, n := range names {
+		out[n] = c.writes[n]
+	}
+	return out
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 var _ = AfterSuite(func() {
 	if cancel != nil {

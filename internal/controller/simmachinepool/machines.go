@@ -23,6 +23,7 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 )
 
 // InfrastructureMachineKind is the kind of the per-instance objects a SimMachinePool keeps.
@@ -277,7 +278,7 @@ func (r *MachineReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("simmachinepoolmachine").
 		For(&infrav1beta1.SimMachinePoolMachine{}).
-		Complete(r)
+		Complete(patch.RetryConflicts(r))
 }
 
 // Reconcile handles one SimMachinePoolMachine.

@@ -114,7 +114,7 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(poolsOwning), builder.WithPredicates(notOwnStatus())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
-		Build(r)
+		Build(patch.RetryConflicts(r))
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func (r *SimClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("simcluster").
 		For(&infrav1beta1.SimCluster{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clustersForSecret)).
-		Complete(r)
+		Complete(patch.RetryConflicts(r))
 }
 
 func secretNameOf(c *infrav1beta1.SimCluster) string {
