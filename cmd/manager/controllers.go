@@ -35,11 +35,11 @@ var knownControllers = []string{machinePoolController, machinePoolMachineControl
 
 // controllerOptions is what every controller's setup receives from the flags.
 type controllerOptions struct {
-	watchFilter         string
-	poolConcurrency     int
-	workloadClientQPS   float32
-	workloadClientBurst int
-	simHeartbeat        time.Duration
+	watchFilter     string
+	poolConcurrency int
+	// workload is the one client of each workload cluster that every controller shares.
+	workload     *workload.Tracker
+	simHeartbeat time.Duration
 }
 
 // setupFunc registers one controller with the manager.
@@ -54,10 +54,7 @@ var reconcilers = map[string]setupFunc{
 			Recorder:    mgr.GetEventRecorder(machinepool.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,
 			Concurrency: opts.poolConcurrency,
-			WorkloadOptions: workload.Options{
-				QPS:   opts.workloadClientQPS,
-				Burst: opts.workloadClientBurst,
-			},
+			Workload:    opts.workload,
 		}).SetupWithManager(ctx, mgr)
 	},
 	machinePoolMachineController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
@@ -65,10 +62,7 @@ var reconcilers = map[string]setupFunc{
 			Client:      mgr.GetClient(),
 			Recorder:    mgr.GetEventRecorder(machinepoolmachine.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,
-			WorkloadOptions: workload.Options{
-				QPS:   opts.workloadClientQPS,
-				Burst: opts.workloadClientBurst,
-			},
+			Workload:    opts.workload,
 		}).SetupWithManager(ctx, mgr)
 	},
 	simMachinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
@@ -88,10 +82,8 @@ var reconcilers = map[string]setupFunc{
 			Heartbeat:   opts.simHeartbeat,
 			Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,
+			Workload:    opts.workload,
 		}
-		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{
-			QPS: opts.workloadClientQPS, Burst: opts.workloadClientBurst, PodHandler: r.FinishPod,
-		}, nil)
 		return r.SetupWithManager(ctx, mgr)
 	},
 }

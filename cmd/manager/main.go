@@ -29,6 +29,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/feature"
 	mpwebhook "github.com/machinepool-operator/machinepool-operator/internal/webhook"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // leaderElectionID names the Lease the manager's replicas compete for.
@@ -158,12 +159,18 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		log.Info("the MachinePool feature gate is off: no controller runs, and the webhooks refuse MachinePool and SimMachinePool changes; turn it on with --feature-gates=MachinePool=true")
 		return nil
 	}
+	// One client per workload cluster, shared by every controller: one Node watch and one health probe each.
+	tracker := workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{
+		QPS: o.workloadClientQPS, Burst: o.workloadClientBurst,
+	})
+	if err := mgr.Add(tracker); err != nil {
+		return err
+	}
 	opts := controllerOptions{
-		watchFilter:         o.watchFilter,
-		poolConcurrency:     o.poolConcurrency,
-		workloadClientQPS:   o.workloadClientQPS,
-		workloadClientBurst: o.workloadClientBurst,
-		simHeartbeat:        o.simHeartbeat,
+		watchFilter:     o.watchFilter,
+		poolConcurrency: o.poolConcurrency,
+		workload:        tracker,
+		simHeartbeat:    o.simHeartbeat,
 	}
 	for _, name := range o.controllers {
 		setup, ok := reconcilers[name]

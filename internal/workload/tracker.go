@@ -64,6 +64,9 @@ const kubeconfigSuffix = "-kubeconfig"
 // about a change of the cluster's health.
 type Handler func(cluster types.NamespacedName, node *corev1.Node)
 
+// ObjectHandler is told about every added or changed object of a kind a subscriber asked to watch.
+type ObjectHandler func(cluster types.NamespacedName, obj client.Object)
+
 // Options tune the clients of workload clusters.
 type Options struct {
 	// QPS and Burst limit the requests sent to each workload cluster.
@@ -77,31 +80,40 @@ type Options struct {
 	HealthInterval time.Duration
 	// WrapTransport, when set, wraps the HTTP transport of every workload client (instrumentation).
 	WrapTransport transport.WrapperFunc
-	// PodHandler, when set, makes every client watch Pods too (reduced to their metadata and node name) and
-	// is told about each added or changed Pod: what simulated kubelets need.
-	PodHandler func(cluster types.NamespacedName, pod *corev1.Pod)
 }
 
-// Tracker keeps one client per workload cluster.
+// Tracker keeps one client per workload cluster for every controller of the manager: the manager builds one
+// and hands it to each controller, which subscribes to the events it needs. A cluster's client lives while
+// any user still holds it (Get adds a user, Release drops one), so one controller cannot tear down a client
+// another still uses; it is rebuilt only when its kubeconfig Secret changes.
 type Tracker struct {
-	secrets  client.Reader
-	scheme   *runtime.Scheme
-	opts     Options
-	onChange Handler
+	secrets client.Reader
+	scheme  *runtime.Scheme
+	opts    Options
 
-	mu      sync.Mutex
-	entries map[types.NamespacedName]*entry
+	mu       sync.Mutex
+	entries  map[types.NamespacedName]*entry
+	handlers []Handler
+	watches  []kindWatch
+}
+
+// kindWatch is a subscription to another kind than Nodes.
+type kindWatch struct {
+	obj     client.Object
+	handler ObjectHandler
 }
 
 // entry serialises the building of one cluster's client without holding up the others.
 type entry struct {
 	mu sync.Mutex
 	c  *Cluster
+	// users hold the client; guarded by the Tracker's mu, not the entry's (which a build holds for long).
+	users map[string]bool
 }
 
 // NewTracker returns a Tracker that reads kubeconfig Secrets with secrets (an uncached reader: Secret data is
-// read only when a client is built) and tells onChange about Node and health changes.
-func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options, onChange Handler) *Tracker {
+// read only when a client is built).
+func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options) *Tracker {
 	if opts.QPS <= 0 {
 		opts.QPS = 500
 	}
@@ -114,7 +126,40 @@ func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options, onC
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = 10 * time.Second
 	}
-	return &Tracker{secrets: secrets, scheme: scheme, opts: opts, onChange: onChange, entries: map[types.NamespacedName]*entry{}}
+	return &Tracker{secrets: secrets, scheme: scheme, opts: opts, entries: map[types.NamespacedName]*entry{}}
+}
+
+// Subscribe tells h about the Node and health changes of every workload cluster, from now on. Controllers
+// subscribe when they are set up.
+func (t *Tracker) Subscribe(h Handler) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.handlers = append(t.handlers, h)
+}
+
+// Watch makes every workload cluster's cache watch obj's kind as well (reduced to what controllers read, see
+// stripUnread), telling h about each added or changed object. Call it when setting up, before clients are built.
+func (t *Tracker) Watch(obj client.Object, h ObjectHandler) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.watches = append(t.watches, kindWatch{obj: obj, handler: h})
+}
+
+// Start waits for ctx to end and then tears down every client: add the Tracker to the manager that runs the
+// controllers using it.
+func (t *Tracker) Start(ctx context.Context) error {
+	<-ctx.Done()
+	t.stop()
+	return nil
+}
+
+func (t *Tracker) notify(cluster types.NamespacedName, node *corev1.Node) {
+	t.mu.Lock()
+	handlers := t.handlers
+	t.mu.Unlock()
+	for _, h := range handlers {
+		h(cluster, node)
+	}
 }
 
 // Cluster is a cached client of one workload cluster.
@@ -159,16 +204,18 @@ func (c *Cluster) Each(n int, write func(i int) error) error {
 	return errors.Join(errs...)
 }
 
-// Get returns the client of a workload cluster, building it on first use and rebuilding it when the
-// kubeconfig Secret's resourceVersion differs from secretVersion (the caller's view of the Secret, from a
-// watch). It returns ErrNoKubeconfig when the Secret does not exist.
-func (t *Tracker) Get(ctx context.Context, cluster types.NamespacedName, secretVersion string) (*Cluster, error) {
+// Get returns the client of a workload cluster for user (a name for whatever holds it, such as
+// "MachinePool ns/name"), building it on first use and rebuilding it when the kubeconfig Secret's
+// resourceVersion differs from secretVersion (the caller's view of the Secret, from a watch; "" accepts any).
+// The client stays until every user has released it. It returns ErrNoKubeconfig when the Secret does not exist.
+func (t *Tracker) Get(ctx context.Context, cluster types.NamespacedName, user, secretVersion string) (*Cluster, error) {
 	t.mu.Lock()
 	e, ok := t.entries[cluster]
 	if !ok {
-		e = &entry{}
+		e = &entry{users: map[string]bool{}}
 		t.entries[cluster] = e
 	}
+	e.users[user] = true
 	t.mu.Unlock()
 
 	e.mu.Lock()
@@ -189,24 +236,73 @@ func (t *Tracker) Get(ctx context.Context, cluster types.NamespacedName, secretV
 	return c, nil
 }
 
-// Forget tears down the client of a workload cluster (its Secret or Cluster is gone).
-func (t *Tracker) Forget(cluster types.NamespacedName) {
+// Lookup returns the client of a workload cluster if one is built, without building one or becoming a user.
+func (t *Tracker) Lookup(cluster types.NamespacedName) *Cluster {
 	t.mu.Lock()
 	e, ok := t.entries[cluster]
-	delete(t.entries, cluster)
 	t.mu.Unlock()
-	if ok {
-		e.mu.Lock()
-		if e.c != nil {
-			e.c.cancel()
+	if !ok {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.c
+}
+
+// Release drops user from every workload cluster it holds (its object is gone, or no longer needs the
+// cluster), tearing down the clients nobody holds any more.
+func (t *Tracker) Release(user string) {
+	t.mu.Lock()
+	var unused []types.NamespacedName
+	for key, e := range t.entries {
+		if e.users[user] {
+			delete(e.users, user)
+			if len(e.users) == 0 {
+				unused = append(unused, key)
+			}
 		}
-		e.mu.Unlock()
-		clusterUp.DeleteLabelValues(cluster.Namespace, cluster.Name)
+	}
+	t.mu.Unlock()
+	for _, key := range unused {
+		t.teardown(key, true)
 	}
 }
 
-// Stop tears down every client.
-func (t *Tracker) Stop() {
+// Users returns how many users hold a workload cluster.
+func (t *Tracker) Users(cluster types.NamespacedName) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.entries[cluster]; ok {
+		return len(e.users)
+	}
+	return 0
+}
+
+// teardown stops a cluster's client; onlyUnused keeps it when a user took it meanwhile.
+func (t *Tracker) teardown(cluster types.NamespacedName, onlyUnused bool) {
+	t.mu.Lock()
+	e, ok := t.entries[cluster]
+	if ok && onlyUnused {
+		ok = len(e.users) == 0
+	}
+	if ok {
+		delete(t.entries, cluster)
+	}
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	if e.c != nil {
+		e.c.cancel()
+		e.c = nil
+	}
+	e.mu.Unlock()
+	clusterUp.DeleteLabelValues(cluster.Namespace, cluster.Name)
+}
+
+// stop tears down every client.
+func (t *Tracker) stop() {
 	t.mu.Lock()
 	keys := make([]types.NamespacedName, 0, len(t.entries))
 	for k := range t.entries {
@@ -214,7 +310,7 @@ func (t *Tracker) Stop() {
 	}
 	t.mu.Unlock()
 	for _, k := range keys {
-		t.Forget(k)
+		t.teardown(k, false)
 	}
 }
 
@@ -263,39 +359,40 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 	if err != nil {
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
-	if t.onChange != nil {
-		notify := func(obj any) {
-			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
-			if node, ok := obj.(*corev1.Node); ok {
-				t.onChange(cluster, node)
-			}
+	notify := func(obj any) {
+		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = tomb.Obj
 		}
-		if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: notify,
-			UpdateFunc: func(oldObj, obj any) {
-				if changedForPools(oldObj, obj) {
-					notify(obj)
-				}
-			},
-			DeleteFunc: notify,
-		}); err != nil {
-			return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
+		if node, ok := obj.(*corev1.Node); ok {
+			t.notify(cluster, node)
 		}
 	}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: notify,
+		UpdateFunc: func(oldObj, obj any) {
+			if changedForPools(oldObj, obj) {
+				notify(obj)
+			}
+		},
+		DeleteFunc: notify,
+	}); err != nil {
+		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
+	}
 
-	if h := t.opts.PodHandler; h != nil {
-		pods, err := nodeCache.GetInformer(ctx, &corev1.Pod{})
+	t.mu.Lock()
+	watches := t.watches
+	t.mu.Unlock()
+	for _, w := range watches {
+		inf, err := nodeCache.GetInformer(ctx, w.obj)
 		if err != nil {
 			return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 		}
 		notify := func(obj any) {
-			if pod, ok := obj.(*corev1.Pod); ok {
-				h(cluster, pod)
+			if o, ok := obj.(client.Object); ok {
+				w.handler(cluster, o)
 			}
 		}
-		if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc: notify, UpdateFunc: func(_, obj any) { notify(obj) },
 		}); err != nil {
 			return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
@@ -362,8 +459,8 @@ func (t *Tracker) watchHealth(ctx context.Context, wc *Cluster, probe *discovery
 		} else {
 			changed = wc.unhealthy.Swap(nil) != nil
 		}
-		if changed && t.onChange != nil {
-			t.onChange(wc.key, nil)
+		if changed {
+			t.notify(wc.key, nil)
 		}
 	}
 }

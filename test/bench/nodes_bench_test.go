@@ -74,10 +74,11 @@ func (h *harness) startManager() func() {
 		h.b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &machinepool.Reconciler{
-		Client:          mgr.GetClient(),
-		WorkloadOptions: workload.Options{WrapTransport: h.wlCount.wrap},
+	tracker := workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{WrapTransport: h.wlCount.wrap})
+	if err := mgr.Add(tracker); err != nil {
+		h.b.Fatal(err)
 	}
+	r := &machinepool.Reconciler{Client: mgr.GetClient(), Workload: tracker}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		h.b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
@@ -82,8 +83,8 @@ func (r *Reconciler) reconcileCluster(ctx context.Context, s *scope) (ctrl.Resul
 	}
 	if s.cluster == nil {
 		s.waitingForCluster = true
-		// Without its Cluster the workload cluster is gone or not made yet: drop its client.
-		r.Workload.Forget(types.NamespacedName{Namespace: s.pool.Namespace, Name: s.pool.Spec.ClusterName})
+		// Without its Cluster the workload cluster is gone or not made yet: the pool lets go of its client.
+		r.Workload.Release(workloadUser(client.ObjectKeyFromObject(s.pool)))
 		return ctrl.Result{}, nil
 	}
 	if err := controllerutil.SetOwnerReference(s.cluster, s.pool, r.Client.Scheme()); err != nil {

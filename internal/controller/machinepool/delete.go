@@ -72,23 +72,8 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 		return ctrl.Result{}, err
 	}
 	controllerutil.RemoveFinalizer(pool, corev1beta1.MachinePoolFinalizer)
-	r.forgetUnusedCluster(ctx, pool)
+	r.Workload.Release(workloadUser(client.ObjectKeyFromObject(pool)))
 	return ctrl.Result{}, nil
-}
-
-// forgetUnusedCluster tears down the workload client when the last pool of its cluster goes.
-func (r *Reconciler) forgetUnusedCluster(ctx context.Context, pool *corev1beta1.MachinePool) {
-	pools := &corev1beta1.MachinePoolList{}
-	if err := r.Client.List(ctx, pools, client.InNamespace(pool.Namespace),
-		client.MatchingLabels{corev1beta1.ClusterNameLabel: pool.Spec.ClusterName}); err != nil {
-		return // keeping a client is harmless; the next pool reuses it
-	}
-	for i := range pools.Items {
-		if pools.Items[i].UID != pool.UID {
-			return
-		}
-	}
-	r.Workload.Forget(types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName})
 }
 
 // deleteNodes deletes the pool's Nodes from the workload cluster. It skips them when the Cluster itself is

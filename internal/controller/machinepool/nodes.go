@@ -162,13 +162,12 @@ func truncateList(names []string, n int) string {
 // Secret does not exist yet or its API server does not answer (the health watch requeues the pool when it
 // does again).
 func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.MachinePool) (*workload.Cluster, error) {
-	key := types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}
 	version, err := r.kubeconfigVersion(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
 	if version == "" {
-		r.Workload.Forget(key)
+		r.Workload.Release(workloadUser(client.ObjectKeyFromObject(pool)))
 		r.markFalse(pool, corev1beta1.ReplicasReadyCondition, corev1beta1.WaitingForKubeconfigReason, corev1beta1.ConditionSeverityInfo,
 			"waiting for Secret %s/%s with the workload cluster's kubeconfig", pool.Namespace, workload.KubeconfigSecretName(pool.Spec.ClusterName))
 		return nil, nil
@@ -190,7 +189,8 @@ func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.Mach
 
 // workloadClusterFor returns the client of the pool's workload cluster for the given kubeconfig Secret version.
 func (r *Reconciler) workloadClusterFor(ctx context.Context, pool *corev1beta1.MachinePool, secretVersion string) (*workload.Cluster, error) {
-	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}, secretVersion)
+	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName},
+		workloadUser(client.ObjectKeyFromObject(pool)), secretVersion)
 }
 
 // countReplicas counts the Ready Nodes and those Ready for at least minReady at now; wait is how long until

@@ -2,6 +2,7 @@ package machinepool
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"sync"
@@ -25,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -53,10 +53,8 @@ type Reconciler struct {
 	Client client.Client
 	// Recorder emits events.k8s.io events.
 	Recorder events.EventRecorder
-	// Workload gives cached clients of workload clusters; SetupWithManager builds one when nil.
+	// Workload is the manager's shared client of workload clusters (required).
 	Workload *workload.Tracker
-	// WorkloadOptions tune the workload clients SetupWithManager builds.
-	WorkloadOptions workload.Options
 	// WatchFilter, when set, restricts the controller to pools labelled cluster.x-k8s.io/watch-filter=<value>.
 	WatchFilter string
 	// Concurrency is the number of pools reconciled at once.
@@ -90,8 +88,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	r.written = map[types.NamespacedName][]string{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	if r.Workload == nil {
-		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), r.WorkloadOptions, r.workloadChanged)
+		return errNoTracker
 	}
+	r.Workload.Subscribe(r.workloadChanged)
 	if r.Concurrency <= 0 {
 		r.Concurrency = 10
 	}
@@ -116,13 +115,13 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return err
 	}
 	r.controller = c
-	// The workload clients' watches end with the manager.
-	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		r.Workload.Stop()
-		return nil
-	}))
+	return nil
 }
+
+var errNoTracker = errors.New("the machinepool controller needs the manager's workload.Tracker")
+
+// workloadUser names a pool as a user of its workload cluster's client.
+func workloadUser(pool types.NamespacedName) string { return "MachinePool " + pool.String() }
 
 func (r *Reconciler) watchFilter() predicate.Predicate {
 	return predicate.NewPredicateFuncs(func(o client.Object) bool {
@@ -178,6 +177,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if apierrors.IsNotFound(err) {
 			forgetReplicas(req.Namespace, req.Name)
 			r.forgetWrite(req.NamespacedName)
+			r.Workload.Release(workloadUser(req.NamespacedName))
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

@@ -37,6 +37,8 @@ var (
 	cancel               context.CancelFunc
 	// writes is the controller's client; it counts the controller's MachinePool writes.
 	writes *countingClient
+	// tracker is the workload clients' tracker the controller uses.
+	tracker *workload.Tracker
 )
 
 // countingClient passes everything through to the manager's client and counts the patches of MachinePools,
@@ -129,13 +131,15 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	writes = &countingClient{Client: mgr.GetClient(), counts: map[string]int{}}
+	tracker = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{SyncTimeout: 10 * time.Second, HealthInterval: time.Second})
+	Expect(mgr.Add(tracker)).To(Succeed())
 	r := &machinepool.Reconciler{
 		Client: writes,
 		// Wider than the default so that a spec and a status write of a provider object land in one batch
 		// even on a loaded test machine.
 		ProviderUpdateBatch: 300 * time.Millisecond,
 		Recorder:            mgr.GetEventRecorder("machinepool-controller"),
-		WorkloadOptions:     workload.Options{SyncTimeout: 10 * time.Second, HealthInterval: time.Second},
+		Workload:            tracker,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {

@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -70,10 +69,8 @@ type Reconciler struct {
 	Client client.Client
 	// Recorder emits events.
 	Recorder events.EventRecorder
-	// Workload gives cached clients of workload clusters; SetupWithManager builds one when nil.
+	// Workload is the manager's shared client of workload clusters (required).
 	Workload *workload.Tracker
-	// WorkloadOptions tune the workload clients SetupWithManager builds.
-	WorkloadOptions workload.Options
 	// WatchFilter, when set, restricts the controller to Machines labelled cluster.x-k8s.io/watch-filter=<value>.
 	WatchFilter string
 
@@ -103,15 +100,9 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 	r.byProviderID = map[string]types.NamespacedName{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	if r.Workload == nil {
-		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), r.WorkloadOptions, r.nodeChanged)
+		return errors.New("the machinepoolmachine controller needs the manager's workload.Tracker")
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		r.Workload.Stop()
-		return nil
-	})); err != nil {
-		return err
-	}
+	r.Workload.Subscribe(r.nodeChanged)
 	machineCRD := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == capi.MachineCRDName })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName+"-crd").
@@ -273,7 +264,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	return res, err
 }
 
+// forget drops what the controller keeps of a Machine that is gone.
 func (r *Reconciler) forget(key types.NamespacedName) {
+	r.Workload.Release(workloadUser(key))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, k := range r.byProviderID {
@@ -334,12 +327,15 @@ func (r *Reconciler) own(ctx context.Context, m *capi.Machine, infra *unstructur
 
 // workloadCluster returns the client of the Machine's workload cluster.
 func (r *Reconciler) workloadCluster(ctx context.Context, m *capi.Machine) (*workload.Cluster, error) {
-	wc, err := r.Workload.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.ClusterName}, "")
+	wc, err := r.Workload.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.ClusterName}, workloadUser(client.ObjectKeyFromObject(m)), "")
 	if err == nil {
 		err = wc.Healthy()
 	}
 	return wc, err
 }
+
+// workloadUser names a Machine as a user of its workload cluster's client.
+func workloadUser(m types.NamespacedName) string { return "Machine " + m.String() }
 
 // reconcileNode finds the Machine's Node by provider ID, reports it, and keeps on it what Cluster API's Machine
 // controller does (keepNodeMetadata).

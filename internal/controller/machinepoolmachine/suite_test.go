@@ -39,8 +39,8 @@ var (
 	k8s, nodes           client.Client
 	workloadKubeconfig   []byte
 	simCloud             *sim.Cloud
-	// nodeWrites counts the Node writes of the machinepool and machinepoolmachine controllers (not the
-	// simulated kubelets').
+	// nodeWrites counts the Node writes sent through the controllers' workload clients (the simulated
+	// kubelets write Node status, which is not counted).
 	nodeWrites *writeCounter
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -87,15 +87,17 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}}})
 	Expect(err).NotTo(HaveOccurred())
+	// One workload client for all three controllers, as the manager builds it.
 	nodeWrites = &writeCounter{}
-	counted := workload.Options{WrapTransport: nodeWrites.wrap}
-	Expect((&machinepool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepool-controller"), WorkloadOptions: counted}).
+	tracker := workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{WrapTransport: nodeWrites.wrap})
+	Expect(mgr.Add(tracker)).To(Succeed())
+	Expect((&machinepool.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepool-controller"), Workload: tracker}).
 		SetupWithManager(ctx, mgr)).To(Succeed())
-	Expect((&machinepoolmachine.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepoolmachine-controller"), WorkloadOptions: counted}).
+	Expect((&machinepoolmachine.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepoolmachine-controller"), Workload: tracker}).
 		SetupWithManager(ctx, mgr)).To(Succeed())
 	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1))
 	sr := &simmachinepool.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud,
-		Recorder: mgr.GetEventRecorder("simmachinepool-controller"), Heartbeat: 5 * time.Second}
+		Recorder: mgr.GetEventRecorder("simmachinepool-controller"), Heartbeat: 5 * time.Second, Workload: tracker}
 	Expect(sr.SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

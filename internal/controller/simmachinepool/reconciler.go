@@ -28,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -72,7 +71,7 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Cloud is the scaling-group API.
 	Cloud cloud.Cloud
-	// Workload gives clients of workload clusters, for the instances' kubelets.
+	// Workload is the manager's shared client of workload clusters, for the instances' kubelets (required).
 	Workload *workload.Tracker
 	// Heartbeat is how often a running instance refreshes its Node; default 40s.
 	Heartbeat time.Duration
@@ -93,19 +92,17 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		r.Heartbeat = 40 * time.Second
 	}
 	if r.Workload == nil {
-		r.Workload = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{PodHandler: r.FinishPod}, nil)
+		return errors.New("the simmachinepool controller needs the manager's workload.Tracker")
 	}
+	// Simulated kubelets complete the deletion of their Pods.
+	r.Workload.Watch(&corev1.Pod{}, func(cluster types.NamespacedName, o client.Object) {
+		if pod, ok := o.(*corev1.Pod); ok {
+			r.FinishPod(cluster, pod)
+		}
+	})
 	filter := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
 	})
-	// The workload clients' watches end with the manager.
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		r.Workload.Stop()
-		return nil
-	})); err != nil {
-		return err
-	}
 	r.cache = mgr.GetCache()
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
@@ -160,8 +157,8 @@ func (r *Reconciler) FinishPod(cluster types.NamespacedName, pod *corev1.Pod) {
 		return
 	}
 	ctx := context.Background()
-	wc, err := r.Workload.Get(ctx, cluster, "")
-	if err != nil {
+	wc := r.Workload.Lookup(cluster)
+	if wc == nil {
 		return
 	}
 	node := &corev1.Node{}
@@ -244,6 +241,9 @@ func (r *Reconciler) ownerPool(ctx context.Context, smp *infrav1beta1.SimMachine
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	smp := &infrav1beta1.SimMachinePool{}
 	if err := r.Client.Get(ctx, req.NamespacedName, smp); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Workload.Release(workloadUser(req.NamespacedName))
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("SimMachinePool", klog.KObj(smp)))
@@ -298,7 +298,7 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	}
 	// Without a workload cluster instances still launch but cannot join; a kubeconfig Secret appearing
 	// requeues (watch), an unreachable cluster is retried with backoff.
-	wc, wcErr := r.workloadCluster(ctx, pool)
+	wc, wcErr := r.workloadCluster(ctx, smp, pool)
 	if errors.Is(wcErr, workload.ErrNoKubeconfig) {
 		wcErr = nil
 	}
@@ -420,9 +420,13 @@ func (r *Reconciler) cloudError(smp *infrav1beta1.SimMachinePool, err error) err
 
 // workloadCluster returns the client of the pool's workload cluster, or nil while its kubeconfig is missing
 // or it cannot be reached (instances then boot but cannot register).
-func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.MachinePool) (*workload.Cluster, error) {
-	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName}, "")
+func (r *Reconciler) workloadCluster(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool) (*workload.Cluster, error) {
+	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName},
+		workloadUser(client.ObjectKeyFromObject(smp)), "")
 }
+
+// workloadUser names a SimMachinePool as a user of its workload cluster's client (its simulated kubelets).
+func workloadUser(smp types.NamespacedName) string { return "SimMachinePool " + smp.String() }
 
 // nodesOf reads the Nodes of the instances, by instance ID (the Node name a simulated kubelet registers).
 func (r *Reconciler) nodesOf(ctx context.Context, wc *workload.Cluster, instances []cloud.Instance) map[string]*corev1.Node {
@@ -513,6 +517,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimM
 	}
 	r.event(smp, corev1.EventTypeNormal, "ScalingGroupDeleted", "Delete", "deleted scaling group %s and its instances", group)
 	controllerutil.RemoveFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer)
+	r.Workload.Release(workloadUser(client.ObjectKeyFromObject(smp)))
 	return nil
 }
 

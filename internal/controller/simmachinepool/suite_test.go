@@ -21,6 +21,7 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // The SimMachinePool controller runs alone here, against a management and a workload control plane; the specs
@@ -72,8 +73,10 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1))
+	tracker := workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{})
+	Expect(mgr.Add(tracker)).To(Succeed())
 	r := &simmachinepool.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud, Workload: tracker,
 		Recorder: mgr.GetEventRecorder("simmachinepool-controller"), Heartbeat: 5 * time.Second,
 	}
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
