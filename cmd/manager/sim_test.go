@@ -101,6 +101,12 @@ var _ = Describe("the manager binary with the simulated cloud", func() {
 // installed in this suite), the kubeconfig and bootstrap Secrets, and a MachinePool on a SimMachinePool.
 func newSimWorld(replicas int32) (string, *corev1beta1.MachinePool) {
 	GinkgoHelper()
+	return newSimWorldWith(replicas, workloadKubeconfig)
+}
+
+// newSimWorldWith is newSimWorld reaching the workload cluster with the given kubeconfig.
+func newSimWorldWith(replicas int32, workloadKubeconfig []byte) (string, *corev1beta1.MachinePool) {
+	GinkgoHelper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sim-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	cluster := newObject("cluster.x-k8s.io/v1beta1", "Cluster", ns.Name, "local")

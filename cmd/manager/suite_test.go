@@ -29,7 +29,12 @@ var (
 	managerBin         string
 	kubeconfig         string
 	workloadKubeconfig []byte
+	// workloadAudit is the workload API server's audit log of countedUser's requests.
+	workloadAudit string
 )
+
+// countedUser is the workload cluster user whose requests the audit log records.
+const countedUser = "counted"
 
 func TestManager(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -57,7 +62,15 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	// The workload API server logs the requests of one user, countedUser, for the specs that count requests.
+	dir := GinkgoT().TempDir()
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	Expect(os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"+
+		"- level: Metadata\n  users: ["+countedUser+"]\n- level: None\n"), 0o600)).To(Succeed())
+	workloadAudit = filepath.Join(dir, "audit.log")
 	workloadEnv = &envtest.Environment{}
+	workloadEnv.ControlPlane.GetAPIServer().Configure().Set("audit-log-path", workloadAudit).Set("audit-policy-file", policy).
+		Set("audit-log-format", "json").Set("audit-log-mode", "batch").Set("audit-log-batch-max-wait", "1s")
 	wcfg, err := workloadEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	nodes, err = client.New(wcfg, client.Options{Scheme: scheme})

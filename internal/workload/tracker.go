@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/transport"
@@ -342,7 +343,10 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 
-	nodeCache, err := ctrlcache.New(cfg, ctrlcache.Options{Scheme: t.scheme, DefaultTransform: stripUnread})
+	// The cache's watches run for minutes; a client timeout would cut each one short and open it again.
+	watchCfg := rest.CopyConfig(cfg)
+	watchCfg.Timeout = 0
+	nodeCache, err := ctrlcache.New(watchCfg, ctrlcache.Options{Scheme: t.scheme, DefaultTransform: stripUnread})
 	if err != nil {
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
