@@ -98,7 +98,7 @@ test-autoscaler: capi-crds ## Run the real cluster-autoscaler (built once from .
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test -tags autoscaler ./test/autoscaler -count=1 -timeout 30m -v
 
 .PHONY: bench
-bench: ## Benchmark the core controller as a process: create, scale up, scale down for 50x10, 200x10, 5x200 pools (BENCH_WORKLOADS, BENCH_OUT).
+bench: capi-crds ## Benchmark the core controller as a process: create, scale up, scale down for 50x10, 200x10, 5x200 pools (BENCH_WORKLOADS, BENCH_OUT).
 	@mkdir -p out
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" BENCH_OUT="$${BENCH_OUT:-$(CURDIR)/out/bench.jsonl}" \
 		go test -tags bench ./test/bench -run '^TestScenarios$$' -count=1 -timeout 60m -v

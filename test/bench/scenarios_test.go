@@ -24,9 +24,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -37,7 +39,10 @@ import (
 // TestScenarios is the benchmark harness of `make bench`: both control planes with audit logs, the manager
 // binary as its own process (--controllers=machinepool: the figures measure the core controller), and the
 // harness playing the infrastructure provider, the bootstrap provider and the kubelets with the generic
-// fixture kinds. BENCH_MANAGER_ARGS adds manager flags; BENCH_PROFILE_DIR (and BENCH_PROFILE_SECONDS, default 10)
+// fixture kinds. A workload written sim:POOLSxREPLICAS runs every controller instead, on SimMachinePools with
+// MachinePool Machines (Cluster API's Machine CRD installed), the simulated cloud launching instances and
+// registering Nodes: what a standalone install costs. BENCH_MANAGER_BIN runs a prebuilt manager binary (to
+// compare two builds); BENCH_MANAGER_ARGS adds manager flags; BENCH_PROFILE_DIR (and BENCH_PROFILE_SECONDS, default 10)
 // writes a CPU profile of the manager per scenario; BENCH_AUDIT=off runs the API servers without audit logs (no
 // request counts) to show what logging costs. For each workload (pools x replicas, BENCH_WORKLOADS,
 // default 50x10,200x10,5x200) it runs create, scale up by R/2, scale down by R/2, one pool scaled up by R/2
@@ -62,12 +67,13 @@ func TestScenarios(t *testing.T) {
 	fmt.Printf("\n%-8s %-11s %8s %8s %8s %8s %8s %8s  %-40s %s\n", "workload", "scenario", "seconds", "harness", "cpu s", "cp cpu s", "h cpu s", "rss MiB", "management requests", "workload requests")
 	for _, w := range strings.Split(workloads, ",") {
 		var pools, replicas int
-		if _, err := fmt.Sscanf(w, "%dx%d", &pools, &replicas); err != nil {
-			t.Fatalf("BENCH_WORKLOADS: %q is not POOLSxREPLICAS", w)
+		size, sim := strings.CutPrefix(w, "sim:")
+		if _, err := fmt.Sscanf(size, "%dx%d", &pools, &replicas); err != nil {
+			t.Fatalf("BENCH_WORKLOADS: %q is not POOLSxREPLICAS or sim:POOLSxREPLICAS", w)
 		}
 		// A subtest per workload: its control planes and manager stop before the next workload starts.
-		t.Run(w, func(t *testing.T) {
-			for _, r := range runWorkload(t, pools, replicas) {
+		t.Run(strings.ReplaceAll(w, ":", "-"), func(t *testing.T) {
+			for _, r := range runWorkload(t, pools, replicas, sim) {
 				raw, _ := json.Marshal(r)
 				_, _ = results.Write(append(raw, '\n'))
 				fmt.Printf("%-8s %-11s %8.2f %8.2f %8.2f %8.2f %8.2f %8.0f  %-40s %s\n", r.Workload, r.Scenario, r.Seconds, r.HarnessSeconds, r.CPUSeconds, r.ControlPlaneCPUSeconds, r.HarnessCPUSeconds, r.PeakRSSMiB,
@@ -321,10 +327,17 @@ const (
 	bootstrapAPIVersion = "bootstrap.cluster.x-k8s.io/v1beta1"
 )
 
-func runWorkload(t *testing.T, pools, replicas int) []result {
+func runWorkload(t *testing.T, pools, replicas int, sim bool) []result {
 	root := filepath.Join("..", "..")
-	mgmt := startPlane(t, []string{filepath.Join(root, "config", "crd", "bases"),
-		filepath.Join(root, "test", "fixtures", "genericmachinepool.yaml"), filepath.Join(root, "test", "fixtures", "genericbootstrapconfig.yaml")})
+	crds := []string{filepath.Join(root, "config", "crd", "bases"),
+		filepath.Join(root, "test", "fixtures", "genericmachinepool.yaml"), filepath.Join(root, "test", "fixtures", "genericbootstrapconfig.yaml")}
+	if sim {
+		// Cluster API's Machine CRDs (make capi-crds), not its Cluster CRD: standalone pools keep MachinePool Machines.
+		for _, kind := range []string{"machines", "machinesets", "machinedeployments"} {
+			crds = append(crds, filepath.Join(root, "config", "crd", "external", "cluster.x-k8s.io_"+kind+".yaml"))
+		}
+	}
+	mgmt := startPlane(t, crds)
 	wl := startPlane(t, nil)
 	ctx := context.Background()
 
@@ -333,17 +346,23 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 	if err := os.WriteFile(kubeconfig, mgmt.managerCfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "manager")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/machinepool-operator/machinepool-operator/cmd/manager").CombinedOutput(); err != nil {
-		t.Fatalf("building the manager: %v: %s", err, out)
+	bin := os.Getenv("BENCH_MANAGER_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "manager")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/machinepool-operator/machinepool-operator/cmd/manager").CombinedOutput(); err != nil {
+			t.Fatalf("building the manager: %v: %s", err, out)
+		}
 	}
 	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freeLocalPort(t))
-	args := []string{"--kubeconfig=" + kubeconfig, "--controllers=machinepool", "--webhook-port=0",
+	args := []string{"--kubeconfig=" + kubeconfig, "--webhook-port=0",
 		"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0"}
+	if !sim {
+		args = append(args, "--controllers=machinepool")
+	}
 	args = append(args, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...) // e.g. --workload-client-qps=500
 	profileDir, profileSeconds := os.Getenv("BENCH_PROFILE_DIR"), os.Getenv("BENCH_PROFILE_SECONDS")
 	pprofAddr := ""
@@ -363,11 +382,19 @@ func runWorkload(t *testing.T, pools, replicas int) []result {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
+		if t.Failed() {
+			raw, _ := os.ReadFile(logFile.Name())
+			lines := strings.Split(string(raw), "\n")
+			t.Logf("the manager's last log lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
 	})
 
-	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools}
+	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools, sim: sim}
 	h.setup(ctx)
 	name := fmt.Sprintf("%dx%d", pools, replicas)
+	if sim {
+		name = "sim:" + name
+	}
 	var out []result
 	all := make([]int, pools)
 	for i := range all {
@@ -492,7 +519,17 @@ type scenarioHarness struct {
 	targets   map[int]int      // replicas per pool
 	// kubelets bounds the Node registrations in flight, across pools.
 	kubelets chan struct{}
+	// sim runs SimMachinePools: the simulated cloud, not the harness, plays the provider and the kubelets.
+	sim bool
 }
+
+// convergeTimeout bounds a scenario (BENCH_TIMEOUT, a duration, overrides it).
+var convergeTimeout = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("BENCH_TIMEOUT")); err == nil {
+		return d
+	}
+	return 10 * time.Minute
+}()
 
 // idleSeconds is the length of the idle scenario.
 const idleSeconds = 10
@@ -519,6 +556,10 @@ func poolName(i int) string { return fmt.Sprintf("pool-%03d", i) }
 func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int, pools []int) {
 	for _, i := range pools {
 		h.targets[i] = target
+	}
+	if h.sim {
+		h.applySim(ctx, scenario, target, pools)
+		return
 	}
 	h.parallel(pools, func(i int) error {
 		name := poolName(i)
@@ -590,16 +631,42 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 	})
 }
 
+// applySim makes the scenario's change to SimMachinePool pools; the simulated cloud does the rest.
+func (h *scenarioHarness) applySim(ctx context.Context, scenario string, target int, pools []int) {
+	h.parallel(pools, func(i int) error {
+		name := poolName(i)
+		mp := &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		if scenario != "create" {
+			return h.mgmt.c.SubResource("scale").Patch(ctx, mp, client.RawPatch("application/merge-patch+json",
+				fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, target)))
+		}
+		smp := object(infraAPIVersion, "SimMachinePool", ns, name)
+		smp.Object["spec"] = map[string]any{"simulation": map[string]any{"bootDelay": "200ms"}}
+		if err := h.mgmt.c.Create(ctx, smp); err != nil {
+			return err
+		}
+		mp = pool(ns, name, int32(target)) //nolint:gosec // a handful of replicas
+		mp.Spec.Template.Spec.Bootstrap = corev1beta1.Bootstrap{DataSecretName: ptr.To("bench-data")}
+		mp.Spec.Template.Spec.InfrastructureRef.Kind = "SimMachinePool"
+		return h.mgmt.c.Create(ctx, mp)
+	})
+}
+
 // waitConverged polls until every pool shows its target, its status is current, and retired Nodes are gone.
 func (h *scenarioHarness) waitConverged(ctx context.Context) {
-	deadline := time.Now().Add(10 * time.Minute)
+	deadline := time.Now().Add(convergeTimeout)
 	for time.Now().Before(deadline) {
 		if h.converged(ctx) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	h.t.Fatalf("not converged to %v replicas in 10 minutes", h.targets)
+	list := &corev1beta1.MachinePoolList{}
+	_ = h.mgmt.c.List(ctx, list, client.InNamespace(ns))
+	for _, p := range list.Items {
+		h.t.Logf("%s: generation %d, status %+v", p.Name, p.Generation, p.Status)
+	}
+	h.t.Fatalf("not converged to %v replicas in %s", h.targets, convergeTimeout)
 }
 
 func (h *scenarioHarness) converged(ctx context.Context) bool {
@@ -623,10 +690,25 @@ func (h *scenarioHarness) converged(ctx context.Context) bool {
 	}
 	nodes := &metav1.PartialObjectMetadataList{}
 	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
-	if err := h.wl.c.List(ctx, nodes); err != nil {
+	if err := h.wl.c.List(ctx, nodes); err != nil || len(nodes.Items) != total {
 		return false
 	}
-	return len(nodes.Items) == total
+	if !h.sim {
+		return true
+	}
+	// One Machine per instance, each with its Node.
+	machines := &unstructured.UnstructuredList{}
+	machines.SetAPIVersion("cluster.x-k8s.io/v1beta1")
+	machines.SetKind("MachineList")
+	if err := h.mgmt.c.List(ctx, machines, client.InNamespace(ns)); err != nil || len(machines.Items) != total {
+		return false
+	}
+	for _, m := range machines.Items {
+		if phase, _, _ := unstructured.NestedString(m.Object, "status", "phase"); phase != "Running" {
+			return false
+		}
+	}
+	return true
 }
 
 // parallel runs fn for the given pools, 32 at a time, and fails the test with their errors.
