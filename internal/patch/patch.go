@@ -22,6 +22,13 @@ type Option func(*options)
 type options struct {
 	observedGeneration *int64
 	onWrite            func(resourceVersion string)
+	withoutStatus      bool
+}
+
+// WithoutStatus writes only the metadata/spec patch; the status Apply leaves for a later call (the object
+// keeps the status the caller computed).
+func WithoutStatus() Option {
+	return func(o *options) { o.withoutStatus = true }
 }
 
 // OnWrite calls fn with the object's new resourceVersion after each write Apply makes (none, one or two).
@@ -88,7 +95,7 @@ func Apply(ctx context.Context, c client.Client, original, obj client.Object, op
 			statusAfter = current["status"]
 		}
 	}
-	if !reflect.DeepEqual(statusBefore, statusAfter) {
+	if !o.withoutStatus && !reflect.DeepEqual(statusBefore, statusAfter) {
 		if err := c.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil

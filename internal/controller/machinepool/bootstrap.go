@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
@@ -44,7 +45,12 @@ func (r *Reconciler) reconcileBootstrap(ctx context.Context, s *scope) (ctrl.Res
 			"%s %s/%s does not exist; create it or fix spec.template.spec.bootstrap.configRef", ref.Kind, pool.Namespace, ref.Name)
 		return ctrl.Result{}, nil
 	}
-	if err := r.adopt(ctx, pool, obj); err != nil {
+	// A ready config's data Secret name is read before the adoption, so that it goes into the pool's first write
+	// together with the finalizer instead of a write of its own.
+	if name, ok := readyDataSecret(obj); ok {
+		b.DataSecretName = &name
+	}
+	if err := r.adopt(ctx, s, obj); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -72,6 +78,15 @@ func (r *Reconciler) reconcileBootstrap(ctx context.Context, s *scope) (ctrl.Res
 	r.markFalse(pool, corev1beta1.BootstrapReadyCondition, corev1beta1.WaitingForDataSecretReason, corev1beta1.ConditionSeverityInfo,
 		"waiting for %s %s to report status.dataSecretName", ref.Kind, ref.Name)
 	return ctrl.Result{}, nil
+}
+
+// readyDataSecret returns the data Secret name of a bootstrap config that is ready and reports no failure.
+func readyDataSecret(obj *unstructured.Unstructured) (string, bool) {
+	failure, ferr := contract.BootstrapConfig.Failure(obj)
+	ready, rerr := contract.BootstrapConfig.Ready(obj)
+	name, found, nerr := contract.BootstrapConfig.DataSecretName(obj)
+	ok := errors.Join(ferr, rerr, nerr) == nil && failure.IsZero() && ready && found && name != ""
+	return name, ok
 }
 
 func describeFailure(f contract.Failure) string {

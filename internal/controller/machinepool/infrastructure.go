@@ -36,7 +36,7 @@ func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctr
 		return ctrl.Result{}, nil
 	}
 	s.infra = obj
-	if err := r.adopt(ctx, pool, obj); err != nil {
+	if err := r.adopt(ctx, s, obj); err != nil {
 		return ctrl.Result{}, err
 	}
 

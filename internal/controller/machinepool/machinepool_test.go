@@ -21,6 +21,21 @@ var _ = Describe("MachinePool controller", func() {
 	var e *env
 	BeforeEach(func() { e = newEnv() })
 
+	It("stores its finalizer before it writes any other object, in the pool's first write", func() {
+		bootstrap := e.object(bootstrapGVK, "pool")
+		readyBootstrap(bootstrap)
+		e.object(infraGVK, "pool")
+		p := e.pool("pool", 2)
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Eventually(func() []string { return writes.writesIn(e.ns) }).Should(ContainElements(
+			"GenericBootstrapConfig "+e.ns+"/pool", "GenericMachinePool "+e.ns+"/pool"), "both provider objects adopted")
+		got := writes.writesIn(e.ns)
+		Expect(got[0]).To(Equal("MachinePool with finalizer "+e.ns+"/pool"), "writes in order: %v", got)
+		Expect(get(p).Spec.Template.Spec.Bootstrap.DataSecretName).To(Equal(ptr.To("pool-data")))
+		spec, _ := writes.of(p)
+		Expect(spec).To(Equal(1), "the data Secret name went into the same first write")
+	})
+
 	It("drives a pool from Pending to Running as the providers and kubelets report, with a truthful status", func() {
 		bootstrap := e.object(bootstrapGVK, "pool")
 		infra := e.object(infraGVK, "pool")

@@ -103,12 +103,18 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 			continue // going away before it had a Machine: nothing to surface
 		}
 		desired := desiredMachine(pool, im, existing)
+		changed := existing == nil || !reflect.DeepEqual(existing.ObjectMeta, desired.ObjectMeta) || !reflect.DeepEqual(existing.Spec, desired.Spec)
+		if changed {
+			if err := r.persistFinalizer(ctx, s); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		if existing == nil {
 			if err := r.Client.Create(ctx, desired, MachineFieldOwner); err != nil && !apierrors.IsAlreadyExists(err) {
 				errs = append(errs, fmt.Errorf("creating Machine %s: %w", desired.Name, err))
 				continue
 			}
-		} else if !reflect.DeepEqual(existing.ObjectMeta, desired.ObjectMeta) || !reflect.DeepEqual(existing.Spec, desired.Spec) {
+		} else if changed {
 			if err := r.Client.Patch(ctx, desired, client.MergeFrom(existing), MachineFieldOwner); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("updating Machine %s: %w", desired.Name, err))
 			}

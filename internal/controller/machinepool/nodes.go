@@ -62,6 +62,11 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 			adopt, patches = append(adopt, node), append(patches, raw)
 		}
 	}
+	if len(adopt) > 0 {
+		if err := r.persistFinalizer(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	errs = append(errs, wc.Each(len(adopt), func(i int) error {
 		err := wc.Patch(ctx, adopt[i].DeepCopy(), client.RawPatch(types.MergePatchType, patches[i]))
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -78,7 +83,7 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 	pool.Status.AvailableReplicas = available
 
 	if !s.providerIDGlitch {
-		errs = append(errs, r.retireNodes(ctx, wc, pool))
+		errs = append(errs, r.retireNodes(ctx, s, wc))
 	}
 	return ctrl.Result{}, errors.Join(errs...)
 }
@@ -110,7 +115,8 @@ func adoptionPatch(pool *corev1beta1.MachinePool, node *corev1.Node, machines no
 
 // retireNodes deletes the Nodes that carry this pool's owner annotations but whose instances left its
 // providerIDList (scale-in, replaced instances). Nodes of other pools, or of nothing of ours, are never touched.
-func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool *corev1beta1.MachinePool) error {
+func (r *Reconciler) retireNodes(ctx context.Context, s *scope, wc *workload.Cluster) error {
+	pool := s.pool
 	owned, err := wc.NodesOwnedBy(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Name})
 	if err != nil {
 		return err
@@ -121,6 +127,11 @@ func (r *Reconciler) retireNodes(ctx context.Context, wc *workload.Cluster, pool
 		node := &owned[i]
 		if node.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName && !members.Has(node.Spec.ProviderID) {
 			leaving = append(leaving, node)
+		}
+	}
+	if len(leaving) > 0 {
+		if err := r.persistFinalizer(ctx, s); err != nil {
+			return err
 		}
 	}
 	deleted := make([]bool, len(leaving))

@@ -155,6 +155,28 @@ var _ = Describe("MachinePool Nodes", func() {
 	})
 })
 
+var _ = Describe("MachinePool observedGeneration", func() {
+	It("moves only when a reconcile completed: a failing one does not claim it acted on the new spec", func() {
+		e := newEnv()
+		p, _ := e.running("observed", 1)
+		secret := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: e.cluster + "-kubeconfig"}, secret)).To(Succeed())
+		secret.Data["value"] = []byte("not a kubeconfig")
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Eventually(condition(p, corev1beta1.ReplicasReadyCondition)).Should(HaveField("Message", ContainSubstring("invalid kubeconfig")))
+
+		update(p, func(p *corev1beta1.MachinePool) { p.Spec.Replicas = ptr.To[int32](2) })
+		generation := get(p).Generation
+		Eventually(func() int32 { return get(p).Status.UnavailableReplicas }).Should(Equal(int32(1)), "the failing reconciles still write what they saw")
+		Consistently(func() int64 { return get(p).Status.ObservedGeneration }, 2*time.Second).Should(BeNumerically("<", generation))
+
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+		secret.Data["value"] = workloadKubeconfig
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Eventually(func() int64 { return get(p).Status.ObservedGeneration }).WithTimeout(60 * time.Second).Should(Equal(generation))
+	})
+})
+
 var _ = Describe("MachinePool with an unreachable workload cluster", func() {
 	It("shows the outage in a condition while the workload API server cannot be reached, and recovers by itself", func() {
 		// The outage is made by a TCP proxy in front of the real workload API server that stops forwarding and

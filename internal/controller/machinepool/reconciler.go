@@ -159,6 +159,12 @@ type scope struct {
 	// providerIDGlitch is set when the infrastructure reports an empty providerIDList but a non-zero replica
 	// count: a glitch, not a scale to zero, so no Node is retired.
 	providerIDGlitch bool
+	// original is the pool as stored: as read, or as the reconcile's first write left it (persistFinalizer).
+	original *corev1beta1.MachinePool
+	// superseded are the resourceVersions the pool had before each of this reconcile's writes.
+	superseded []string
+	// finalizerStored is set once the stored pool has the finalizer: writes to other objects may follow.
+	finalizerStored bool
 	// machines are the pool's MachinePool Machines by instance, when the infrastructure keeps infra machines.
 	machines nodeMachines
 }
@@ -207,18 +213,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, r.patchPaused(ctx, pool, why)
 	}
 
-	original := pool.DeepCopy()
+	s.original = pool.DeepCopy()
+	s.superseded = []string{pool.ResourceVersion}
+	s.finalizerStored = controllerutil.ContainsFinalizer(pool, corev1beta1.MachinePoolFinalizer)
 	defer func() {
-		r.computeStatus(s)
+		// A reconcile that failed has not acted on all of the spec: observedGeneration stays (Cluster API's rule).
+		completed := reterr == nil
+		r.computeStatus(s, completed)
 		recordReplicas(pool)
-		// Every version the pool had before this reconcile's last write is one the cache must move past.
-		superseded := []string{original.ResourceVersion}
-		if err := patch.Apply(ctx, r.Client, original, pool, patch.FollowOwnSpecWrite(&pool.Status.ObservedGeneration),
-			patch.OnWrite(func(rv string) { superseded = append(superseded, rv) })); err != nil {
+		var opts []patch.Option
+		if completed {
+			opts = append(opts, patch.FollowOwnSpecWrite(&pool.Status.ObservedGeneration))
+		}
+		if err := patch.Apply(ctx, r.Client, s.original, pool, append(opts, patch.OnWrite(s.wrote))...); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
-		if len(superseded) > 1 {
-			r.recordWrite(req.NamespacedName, superseded[:len(superseded)-1])
+		// Every version the pool had before this reconcile's last write is one the cache must move past.
+		if len(s.superseded) > 1 {
+			r.recordWrite(req.NamespacedName, s.superseded[:len(s.superseded)-1])
 		}
 	}()
 
@@ -253,6 +265,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		result = lowestRequeue(result, ctrl.Result{RequeueAfter: s.requeueAfter})
 	}
 	return result, kerrors.NewAggregate(errs)
+}
+
+// wrote records a write of the pool: the version it replaced is one the cache must move past.
+func (s *scope) wrote(resourceVersion string) { s.superseded = append(s.superseded, resourceVersion) }
+
+// persistFinalizer stores the pool with its finalizer (and whatever else the reconcile changed in its metadata
+// and spec so far: the cluster-name label, the Cluster owner, reference moves, a copied data Secret name) before
+// the reconcile's first write to any other object, once. Cluster API's rule: a crash after that write leaves
+// nothing that deletion would miss. Creating a pool costs no extra write: this is the write the end of the
+// reconcile would have made.
+func (r *Reconciler) persistFinalizer(ctx context.Context, s *scope) error {
+	if s.finalizerStored {
+		return nil
+	}
+	if err := patch.Apply(ctx, r.Client, s.original, s.pool, patch.WithoutStatus(), patch.OnWrite(s.wrote)); err != nil {
+		return err
+	}
+	stored := s.pool.DeepCopy()
+	stored.Status = *s.original.Status.DeepCopy()
+	s.original = stored
+	s.finalizerStored = true
+	return nil
 }
 
 // cacheCatchUpDelay is how long a reconcile that found the cache behind the controller's own write waits.

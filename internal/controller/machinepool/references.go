@@ -85,7 +85,8 @@ func (r *Reconciler) getExternal(ctx context.Context, pool *corev1beta1.MachineP
 
 // adopt makes the pool the controller owner of a referenced object (or a plain owner when another controller
 // already owns it) and labels it with the cluster name, in one patch and only when something changes.
-func (r *Reconciler) adopt(ctx context.Context, pool *corev1beta1.MachinePool, obj *unstructured.Unstructured) error {
+func (r *Reconciler) adopt(ctx context.Context, s *scope, obj *unstructured.Unstructured) error {
+	pool := s.pool
 	original := obj.DeepCopy()
 	owner := metav1.OwnerReference{
 		APIVersion: corev1beta1.GroupVersion.String(), Kind: "MachinePool", Name: pool.Name, UID: pool.UID,
@@ -114,6 +115,9 @@ func (r *Reconciler) adopt(ctx context.Context, pool *corev1beta1.MachinePool, o
 	}
 	if found && len(original.GetLabels()) == len(labels) && original.GetLabels()[corev1beta1.ClusterNameLabel] == pool.Spec.ClusterName {
 		return nil
+	}
+	if err := r.persistFinalizer(ctx, s); err != nil {
+		return err
 	}
 	if err := r.Client.Patch(ctx, obj, client.MergeFrom(original)); err != nil {
 		return fmt.Errorf("adopting %s %s: %w", obj.GetKind(), klog.KObj(obj), err)

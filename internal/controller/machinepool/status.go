@@ -64,15 +64,17 @@ func desiredReplicas(pool *corev1beta1.MachinePool) int32 {
 }
 
 // computeStatus derives the summary fields of the status from what the phases observed: failure fields,
-// unavailable replicas, selector, ReplicasReady and Ready conditions, phase and observedGeneration. It runs
-// on every exit path of a reconcile.
-func (r *Reconciler) computeStatus(s *scope) {
+// unavailable replicas, selector, ReplicasReady and Ready conditions, phase, and observedGeneration when the
+// reconcile completed. It runs on every exit path of a reconcile.
+func (r *Reconciler) computeStatus(s *scope, completed bool) {
 	pool := s.pool
 	st := &pool.Status
 	desired := desiredReplicas(pool)
 	deleting := !pool.DeletionTimestamp.IsZero()
 
-	st.ObservedGeneration = pool.Generation
+	if completed {
+		st.ObservedGeneration = pool.Generation
+	}
 	st.Selector = corev1beta1.MachinePoolSelector(pool.Spec.ClusterName, pool.Name)
 	st.UnavailableReplicas = max(desired-st.AvailableReplicas, 0)
 	conditions.Delete(&st.Conditions, corev1beta1.PausedCondition)

@@ -3,6 +3,8 @@ package machinepool_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,14 +49,43 @@ type countingClient struct {
 	client.Client
 	mu     sync.Mutex
 	counts map[string]int
+	// writes lists, in order, every create and metadata/spec patch: "<Kind> <namespace>/<name>", and for a
+	// MachinePool whether the object sent carried the finalizer.
+	writes []string
 }
 
 func (c *countingClient) count(obj client.Object, what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kind := obj.GetObjectKind().GroupVersionKind().Kind
 	if _, ok := obj.(*corev1beta1.MachinePool); ok {
-		c.mu.Lock()
 		c.counts[client.ObjectKeyFromObject(obj).String()+" "+what]++
-		c.mu.Unlock()
+		kind = "MachinePool"
+		if what == "spec" && slices.Contains(obj.GetFinalizers(), corev1beta1.MachinePoolFinalizer) {
+			kind += " with finalizer"
+		}
 	}
+	if what != "status" {
+		c.writes = append(c.writes, kind+" "+client.ObjectKeyFromObject(obj).String())
+	}
+}
+
+// writesIn returns the recorded writes to objects of a namespace, in order.
+func (c *countingClient) writesIn(ns string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, w := range c.writes {
+		if strings.Contains(w, " "+ns+"/") {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.count(obj, "create")
+	return c.Client.Create(ctx, obj, opts...)
 }
 
 // of returns a pool's spec and status patch counts so far.

@@ -212,7 +212,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("Machine", klog.KObj(m)))
 	original := m.DeepCopy()
 	defer func() {
-		m.Status.ObservedGeneration = m.Generation
+		if reterr == nil { // a reconcile that failed has not acted on all of the spec
+			m.Status.ObservedGeneration = m.Generation
+		}
 		if err := patch.Apply(ctx, r.Client, original, m); err != nil && !apierrors.IsNotFound(err) {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}

@@ -255,7 +255,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	original := smp.DeepCopy()
 	defer func() {
-		smp.Status.ObservedGeneration = smp.Generation
+		if reterr == nil { // a reconcile that failed has not acted on all of the spec
+			smp.Status.ObservedGeneration = smp.Generation
+		}
 		if err := patch.Apply(ctx, r.Client, original, smp); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
