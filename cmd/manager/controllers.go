@@ -7,14 +7,15 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/simcluster"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -40,6 +41,8 @@ type controllerOptions struct {
 	// workload is the one client of each workload cluster that every controller shares.
 	workload     *workload.Tracker
 	simHeartbeat time.Duration
+	// cloudMetrics are the cloud API metrics, registered with the manager's registry once.
+	cloudMetrics *cloud.Metrics
 }
 
 // setupFunc registers one controller with the manager.
@@ -67,24 +70,31 @@ var reconcilers = map[string]setupFunc{
 	},
 	simMachinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
 		// The simulated cloud keeps its state in ConfigMaps, read and written uncached: they decide what exists.
+		// It runs its instances' kubelets itself, reaching workload clusters through the shared tracker.
 		direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 		if err != nil {
 			return err
 		}
-		simCloud := sim.New(&sim.ConfigMapStore{Client: direct}, sim.WithSeed(time.Now().UnixNano()))
-		if err := (&simmachinepool.SimClusterReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+		simCloud := sim.New(&sim.ConfigMapStore{Client: direct}, sim.WithSeed(time.Now().UnixNano()),
+			sim.WithKubelets(sim.KubeletOptions{Workload: opts.workload, Secrets: mgr.GetAPIReader(), Heartbeat: opts.simHeartbeat}))
+		if err := mgr.Add(simCloud); err != nil {
 			return err
 		}
-		r := &simmachinepool.Reconciler{
+		measured := cloud.WithMetrics(simCloud, "sim", opts.cloudMetrics)
+		if err := (&simcluster.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		if err := (&simmachinepoolmachine.Reconciler{Client: mgr.GetClient(), Cloud: measured}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return (&simmachinepool.Reconciler{
 			Client:      mgr.GetClient(),
 			APIReader:   mgr.GetAPIReader(),
-			Cloud:       cloud.WithMetrics(simCloud, cloud.NewMetrics(metrics.Registry)),
-			Heartbeat:   opts.simHeartbeat,
+			Cloud:       measured,
 			Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
 			WatchFilter: opts.watchFilter,
 			Workload:    opts.workload,
-		}
-		return r.SetupWithManager(ctx, mgr)
+		}).SetupWithManager(ctx, mgr)
 	},
 }
 

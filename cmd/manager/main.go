@@ -27,6 +27,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/feature"
 	mpwebhook "github.com/machinepool-operator/machinepool-operator/internal/webhook"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
@@ -171,6 +172,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		poolConcurrency: o.poolConcurrency,
 		workload:        tracker,
 		simHeartbeat:    o.simHeartbeat,
+		cloudMetrics:    cloud.NewMetrics(metrics.Registry),
 	}
 	for _, name := range o.controllers {
 		setup, ok := reconcilers[name]

@@ -1,15 +1,18 @@
 // Package cloud is the narrow interface the SimMachinePool controller talks to, the way a real provider talks
-// to an Auto Scaling Group or scale-set API: ensure a scaling group, describe its instances, terminate a named
-// one, delete the group. internal/cloud/sim implements it; a real cloud could be plugged in behind it without
-// touching the controller. WithMetrics wraps any implementation.
+// to an Auto Scaling Group or scale-set API: ensure a scaling group, describe its instances and instance types,
+// terminate a named instance, delete the group. Nothing in it names a particular cloud: internal/cloud/sim
+// implements it (and runs its simulated kubelets itself), cloudtest.Fake records calls and injects errors, and
+// a real cloud plugs in behind it without touching the controller. WithMetrics wraps any implementation.
 //
-// It imports only the standard library and Prometheus.
+// It imports the standard library, Prometheus and Kubernetes' core API types (an instance type's capacity).
 package cloud
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // GroupRef names a scaling group: the namespace and name of the pool it belongs to.
@@ -42,9 +45,11 @@ type GroupSpec struct {
 	// towards it: scale-in is always an explicit Terminate of a chosen instance.
 	Desired int32
 	Launch  LaunchConfig
-	// Settings are the cloud's own per-group settings (the simulated cloud reads its boot delay and capacity
-	// limit from them); other clouds ignore what they do not know.
-	Settings map[string]string
+	// Cluster names the workload cluster (in Ref's namespace) the instances join: clouds tag the group with it.
+	Cluster string
+	// ProviderConfig is the provider's own configuration of the group, as JSON, handed through untouched from
+	// the provider's API object (the simulated cloud reads its boot delay and capacity limit from it).
+	ProviderConfig []byte
 }
 
 // State is where an instance is in its life.
@@ -73,9 +78,6 @@ type Instance struct {
 	// Reason says why an instance is pending or terminated (Booting, InsufficientCapacity, LaunchFailed,
 	// TerminatedOutOfBand, ...).
 	Reason string
-	// NeverReady marks an instance that runs but whose Node never becomes Ready: a simulated fault; real
-	// clouds leave it false.
-	NeverReady bool
 	// ChangesAt is when the instance will change state on its own (its boot or shutdown completes), if the
 	// cloud knows; zero otherwise. It may already have passed by the time the caller looks.
 	ChangesAt time.Time
@@ -93,6 +95,17 @@ type Cloud interface {
 	Terminate(ctx context.Context, group GroupRef, instanceID string) error
 	// DeleteGroup terminates every instance and deletes the group; deleting a missing group succeeds.
 	DeleteGroup(ctx context.Context, group GroupRef) error
+	// InstanceType describes an instance type by name; an empty or unknown name resolves to the cloud's
+	// default type, whose Name says which it is.
+	InstanceType(ctx context.Context, name string) (InstanceType, error)
+}
+
+// InstanceType is what one instance of a type offers its Node, for scaling from zero.
+type InstanceType struct {
+	Name            string
+	Capacity        corev1.ResourceList
+	Architecture    string
+	OperatingSystem string
 }
 
 // ErrGroupNotFound says that a scaling group does not exist.

@@ -32,9 +32,6 @@ type Options struct {
 	// Unreachable says the Node's kubelet is gone: Pods are evicted, but terminating ones are not waited for
 	// (nothing would finish them), as Cluster API does.
 	Unreachable bool
-	// FinishTerminating, when set, is called for Pods already terminating: what the kubelet does once their
-	// containers stopped. The simulated cloud's kubelets use it; a real drain leaves it nil.
-	FinishTerminating func(context.Context, *corev1.Pod) error
 }
 
 // Result says where the drain stands.
@@ -66,14 +63,8 @@ func Node(ctx context.Context, wc *workload.Cluster, node *corev1.Node, opts Opt
 			continue
 		}
 		if !pod.DeletionTimestamp.IsZero() {
-			switch {
-			case opts.FinishTerminating != nil:
-				if err := opts.FinishTerminating(ctx, pod); err != nil {
-					errs = append(errs, err)
-				}
-				res.Waiting++
-			case !opts.Unreachable:
-				res.Waiting++
+			if !opts.Unreachable {
+				res.Waiting++ // its kubelet finishes it
 			}
 			continue
 		}

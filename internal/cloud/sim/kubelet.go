@@ -69,8 +69,9 @@ func (k *Kubelet) now() time.Time {
 }
 
 // Sync brings the Node of one instance in line with the instance's state and returns the Node (nil when the
-// instance has none), and when the next heartbeat is due (zero when none is).
-func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, hasBootstrapData bool) (*corev1.Node, time.Time, error) {
+// instance has none), and when the next heartbeat is due (zero when none is). hasBootstrapData is asked only
+// when the instance is about to register its Node; neverReady keeps the Node NotReady (an injected fault).
+func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, neverReady bool, hasBootstrapData func() bool) (*corev1.Node, time.Time, error) {
 	node := &corev1.Node{}
 	err := k.Workload.Get(ctx, client.ObjectKey{Name: in.ID}, node)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -91,17 +92,17 @@ func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, hasBootstrapData 
 		return node, time.Time{}, k.setReady(ctx, node, corev1.ConditionUnknown, "NodeStatusUnknown", "the instance stopped posting status", now)
 	}
 
-	if !hasBootstrapData {
-		return nil, time.Time{}, ErrNoBootstrapData
-	}
 	if !exists {
+		if !hasBootstrapData() {
+			return nil, time.Time{}, ErrNoBootstrapData
+		}
 		node = k.newNode(in)
 		if err := k.Workload.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, time.Time{}, fmt.Errorf("registering Node %s: %w", in.ID, err)
 		}
 	}
 	status, reason, message := corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"
-	if in.NeverReady {
+	if neverReady {
 		status, reason, message = corev1.ConditionFalse, "KubeletNotReady", "container runtime network not ready (injected)"
 	}
 	if err := k.setReady(ctx, node, status, reason, message, now); err != nil {

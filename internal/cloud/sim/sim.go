@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 )
 
@@ -20,6 +21,9 @@ type Cloud struct {
 
 	mu     sync.Mutex
 	faults faults
+
+	// kubelets, when set, run the instances' kubelets (WithKubelets).
+	kubelets *kubelets
 }
 
 // faults are the failures a test or demo injected and that have not fired yet.
@@ -88,7 +92,13 @@ func (c *Cloud) EnsureGroup(ctx context.Context, spec cloud.GroupSpec) error {
 	if err != nil {
 		return err
 	}
-	state.Region, state.Desired, state.Launch, state.Settings = spec.Region, max(spec.Desired, 0), spec.Launch, spec.Settings
+	var config infrav1beta1.Simulation
+	if len(spec.ProviderConfig) > 0 {
+		if err := json.Unmarshal(spec.ProviderConfig, &config); err != nil {
+			return fmt.Errorf("scaling group %s: the simulation settings are not valid: %w", spec.Ref, err)
+		}
+	}
+	state.Region, state.Desired, state.Launch, state.Cluster, state.Config = spec.Region, max(spec.Desired, 0), spec.Launch, spec.Cluster, config
 	state.prune(now)
 
 	live := 0
@@ -97,7 +107,7 @@ func (c *Cloud) EnsureGroup(ctx context.Context, spec cloud.GroupSpec) error {
 			live++
 		}
 	}
-	delay, maxJitter := state.duration(SettingBootDelay, defaultBootDelay), state.duration(SettingBootJitter, 0)
+	delay, maxJitter := state.bootDelay()
 	for ; live < int(state.Desired); live++ {
 		state.Counter++
 		id := fmt.Sprintf("%s-%d", groupPrefix(spec.Ref), state.Counter)
@@ -128,10 +138,20 @@ func (c *Cloud) EnsureGroup(ctx context.Context, spec cloud.GroupSpec) error {
 	}
 	if version != "" {
 		if current, err := json.Marshal(state); err == nil && bytes.Equal(loaded, current) {
+			c.seen(spec.Ref)
 			return nil // nothing changed: no write
 		}
 	}
-	return c.store.Save(ctx, spec.Ref, state, version)
+	return c.save(ctx, spec.Ref, state, version)
+}
+
+// save stores a group's state and tells its kubelets.
+func (c *Cloud) save(ctx context.Context, group cloud.GroupRef, state *groupState, version string) error {
+	if err := c.store.Save(ctx, group, state, version); err != nil {
+		return err
+	}
+	c.changed(group)
+	return nil
 }
 
 // Instances implements cloud.Cloud.
@@ -179,7 +199,7 @@ func (c *Cloud) terminate(ctx context.Context, group cloud.GroupRef, id string, 
 		if decrement && state.Desired > 0 {
 			state.Desired--
 		}
-		return c.store.Save(ctx, group, state, version)
+		return c.save(ctx, group, state, version)
 	}
 	return fmt.Errorf("%w: %s in scaling group %s", cloud.ErrInstanceNotFound, id, group)
 }
@@ -189,5 +209,18 @@ func (c *Cloud) DeleteGroup(ctx context.Context, group cloud.GroupRef) error {
 	if err := c.injectedError(); err != nil {
 		return err
 	}
-	return c.store.Delete(ctx, group)
+	if err := c.store.Delete(ctx, group); err != nil {
+		return err
+	}
+	c.changed(group)
+	return nil
+}
+
+// InstanceType implements cloud.Cloud from InstanceTypes; unknown names resolve to DefaultInstanceType.
+func (c *Cloud) InstanceType(_ context.Context, name string) (cloud.InstanceType, error) {
+	t, ok := InstanceTypes[name]
+	if !ok {
+		name, t = DefaultInstanceType, InstanceTypes[DefaultInstanceType]
+	}
+	return cloud.InstanceType{Name: name, Capacity: t.ResourceList(), Architecture: Architecture, OperatingSystem: OperatingSystem}, nil
 }

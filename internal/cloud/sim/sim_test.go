@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,8 +72,9 @@ func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 
 
 var group = cloud.GroupRef{Namespace: "team-a", Name: "workers"}
 
-func spec(desired int32, settings map[string]string) cloud.GroupSpec {
-	return cloud.GroupSpec{Ref: group, Region: "local", Desired: desired, Settings: settings,
+// spec is a group spec; config is the pool's spec.simulation as JSON ("" for none).
+func spec(desired int32, config string) cloud.GroupSpec {
+	return cloud.GroupSpec{Ref: group, Region: "local", Desired: desired, ProviderConfig: []byte(config),
 		Launch: cloud.LaunchConfig{BootstrapSecret: "data", Version: "v1.30.0", InstanceType: "sim.small", SpecHash: "h1", FailureDomains: []string{"a", "b"}}}
 }
 
@@ -99,7 +101,7 @@ func TestLifecycle(t *testing.T) {
 	if _, err := c.Instances(ctx, group); !errors.Is(err, cloud.ErrGroupNotFound) {
 		t.Fatalf("Instances of a missing group = %v, want ErrGroupNotFound", err)
 	}
-	if err := c.EnsureGroup(ctx, spec(2, nil)); err != nil {
+	if err := c.EnsureGroup(ctx, spec(2, "")); err != nil {
 		t.Fatal(err)
 	}
 	if got := states(t, c); got[cloud.Pending] != 2 {
@@ -128,7 +130,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("after the shutdown: %v, want 1 terminated", got)
 	}
 	// Terminate lowered the desired capacity: ensuring the group with it launches nothing.
-	if err := c.EnsureGroup(ctx, spec(1, nil)); err != nil {
+	if err := c.EnsureGroup(ctx, spec(1, "")); err != nil {
 		t.Fatal(err)
 	}
 	if got := states(t, c); got[cloud.Running] != 1 || got[cloud.Pending] != 0 {
@@ -149,7 +151,7 @@ func TestCapacityLimit(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
 	c := New(newMemoryStore(), WithClock(clk.now))
-	if err := c.EnsureGroup(ctx, spec(3, map[string]string{SettingCapacityLimit: "1"})); err != nil {
+	if err := c.EnsureGroup(ctx, spec(3, `{"capacityLimit": 1}`)); err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(time.Minute)
@@ -174,19 +176,19 @@ func TestFaultInjection(t *testing.T) {
 
 	c.FailAPICalls(2)
 	for i := range 2 {
-		if err := c.EnsureGroup(ctx, spec(2, nil)); !errors.Is(err, ErrInjected) {
+		if err := c.EnsureGroup(ctx, spec(2, "")); !errors.Is(err, ErrInjected) {
 			t.Fatalf("call %d = %v, want the injected error", i, err)
 		}
 	}
 	c.FailLaunches(1)
-	if err := c.EnsureGroup(ctx, spec(2, nil)); err != nil {
+	if err := c.EnsureGroup(ctx, spec(2, "")); err != nil {
 		t.Fatal(err)
 	}
 	instances, _ := c.Instances(ctx, group)
 	if len(instances) != 1 || instances[0].State != cloud.Terminated || instances[0].Reason != ReasonLaunchFailed {
 		t.Fatalf("a failed launch shows as Terminated/LaunchFailed and stops the pass: %+v", instances)
 	}
-	if err := c.EnsureGroup(ctx, spec(2, nil)); err != nil {
+	if err := c.EnsureGroup(ctx, spec(2, "")); err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(time.Minute)
@@ -198,7 +200,7 @@ func TestFaultInjection(t *testing.T) {
 	if err := c.TerminateOutOfBand(ctx, group, instances[1].ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.EnsureGroup(ctx, spec(2, nil)); err != nil {
+	if err := c.EnsureGroup(ctx, spec(2, "")); err != nil {
 		t.Fatal(err)
 	}
 	got := states(t, c)
@@ -209,7 +211,7 @@ func TestFaultInjection(t *testing.T) {
 
 func TestDeterminismAndUniqueIDs(t *testing.T) {
 	ctx := context.Background()
-	settings := map[string]string{SettingBootJitter: "10s"}
+	settings := `{"bootJitter": "10s"}`
 	boots := func(seed int64) []time.Time {
 		clk := newClock()
 		store := newMemoryStore()
@@ -244,14 +246,14 @@ func TestRestartKeepsInstances(t *testing.T) {
 	clk := newClock()
 	store := newMemoryStore()
 	first := New(store, WithClock(clk.now))
-	if err := first.EnsureGroup(ctx, spec(2, nil)); err != nil {
+	if err := first.EnsureGroup(ctx, spec(2, "")); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := first.Instances(ctx, group)
 
 	// A new process: same store, nothing in memory.
 	second := New(store, WithClock(clk.now))
-	if err := second.EnsureGroup(ctx, spec(3, nil)); err != nil {
+	if err := second.EnsureGroup(ctx, spec(3, "")); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := second.Instances(ctx, group)
@@ -262,10 +264,34 @@ func TestRestartKeepsInstances(t *testing.T) {
 		t.Fatalf("an ID was reused: %s", after[2].ID)
 	}
 	// Ensuring the same spec again writes nothing and launches nothing.
-	if err := second.EnsureGroup(ctx, spec(3, nil)); err != nil {
+	if err := second.EnsureGroup(ctx, spec(3, "")); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := second.Instances(ctx, group); len(again) != 3 {
 		t.Fatalf("a repeated EnsureGroup launched more: %d instances", len(again))
+	}
+}
+
+func TestProviderConfig(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	c := New(newMemoryStore(), WithClock(clk.now))
+	err := c.EnsureGroup(ctx, spec(1, `{"bootDelay": 5}`))
+	if err == nil || !strings.Contains(err.Error(), "simulation settings are not valid") {
+		t.Fatalf("EnsureGroup with a malformed spec.simulation = %v, want an error naming it", err)
+	}
+	if _, err := c.Instances(ctx, group); !errors.Is(err, cloud.ErrGroupNotFound) {
+		t.Fatalf("a refused EnsureGroup must launch nothing, got %v", err)
+	}
+	if err := c.EnsureGroup(ctx, spec(1, `{"bootDelay": "4s"}`)); err != nil {
+		t.Fatal(err)
+	}
+	booting, _ := c.Instances(ctx, group)
+	if len(booting) != 1 || !booting[0].ChangesAt.Equal(clk.now().Add(4*time.Second)) {
+		t.Fatalf("instances %+v, want one booting for the configured 4s", booting)
+	}
+	it, err := c.InstanceType(ctx, "no-such-type")
+	if err != nil || it.Name != DefaultInstanceType || it.Capacity.Cpu().String() != "4" {
+		t.Fatalf("InstanceType(unknown) = %+v, %v; want the default type", it, err)
 	}
 }

@@ -9,18 +9,8 @@ import (
 	"strings"
 	"time"
 
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
-)
-
-// Settings keys a GroupSpec may carry for the simulated cloud.
-const (
-	// SettingBootDelay is how long an instance boots (a Go duration such as "2s"); default 1s.
-	SettingBootDelay = "sim.bootDelay"
-	// SettingBootJitter adds up to this much to each instance's boot delay, deterministically per instance.
-	SettingBootJitter = "sim.bootJitter"
-	// SettingCapacityLimit caps the group's running instances; launches beyond it stay pending with reason
-	// InsufficientCapacity. Empty means no limit.
-	SettingCapacityLimit = "sim.capacityLimit"
 )
 
 // Reasons the simulated cloud gives for an instance's state.
@@ -42,12 +32,15 @@ const (
 
 // groupState is what the cloud persists per scaling group.
 type groupState struct {
-	Region    string             `json:"region"`
-	Desired   int32              `json:"desired"`
-	Launch    cloud.LaunchConfig `json:"launch"`
-	Settings  map[string]string  `json:"settings,omitempty"`
-	Counter   int64              `json:"counter"`
-	Instances []instanceRecord   `json:"instances"`
+	Region  string             `json:"region"`
+	Desired int32              `json:"desired"`
+	Launch  cloud.LaunchConfig `json:"launch"`
+	// Cluster is the workload cluster (in the group's namespace) the instances' kubelets join.
+	Cluster string `json:"cluster,omitempty"`
+	// Config is the pool's spec.simulation, as handed through GroupSpec.ProviderConfig.
+	Config    infrav1beta1.Simulation `json:"config,omitzero"`
+	Counter   int64                   `json:"counter"`
+	Instances []instanceRecord        `json:"instances"`
 }
 
 // instanceRecord is one instance as persisted; its state is derived from the times in it.
@@ -79,9 +72,12 @@ func groupPrefix(ref cloud.GroupRef) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)))[:6]
 }
 
+// providerIDPrefix starts the provider ID of every simulated instance.
+const providerIDPrefix = "sim://"
+
 // ProviderID is the provider ID of an instance: sim://<region>/<group>/<id>.
 func ProviderID(region, group, id string) string {
-	return fmt.Sprintf("sim://%s/%s/%s", region, group, id)
+	return fmt.Sprintf("%s%s/%s/%s", providerIDPrefix, region, group, id)
 }
 
 // jitter is a deterministic share of max for an instance, from the cloud's seed.
@@ -94,19 +90,24 @@ func jitter(seed int64, id string, max time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(max)) //nolint:gosec // the remainder is below max, an int64
 }
 
-func (s *groupState) duration(key string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(s.Settings[key]); err == nil && d >= 0 {
-		return d
+// bootDelay and bootJitter are the group's configured boot delay (default 1s) and jitter (default 0).
+func (s *groupState) bootDelay() (time.Duration, time.Duration) {
+	delay, jitter := defaultBootDelay, time.Duration(0)
+	if d := s.Config.BootDelay; d != nil && d.Duration >= 0 {
+		delay = d.Duration
 	}
-	return def
+	if d := s.Config.BootJitter; d != nil && d.Duration >= 0 {
+		jitter = d.Duration
+	}
+	return delay, jitter
 }
 
+// capacity is how many instances the group may run, and whether it is limited at all.
 func (s *groupState) capacity() (int, bool) {
-	n, err := strconv.Atoi(s.Settings[SettingCapacityLimit])
-	if err != nil || n < 0 {
-		return 0, false
+	if c := s.Config.CapacityLimit; c != nil && *c >= 0 {
+		return int(*c), true
 	}
-	return n, true
+	return 0, false
 }
 
 // view turns the persisted records into instances as the cloud reports them at now.
@@ -120,7 +121,7 @@ func (s *groupState) view(ref cloud.GroupRef, now time.Time) []cloud.Instance {
 		in := cloud.Instance{
 			ID: r.ID, ProviderID: ProviderID(s.Region, ref.Name, r.ID), FailureDomain: r.FailureDomain,
 			SpecHash: r.SpecHash, BootstrapSecret: r.BootstrapSecret, Version: r.Version, InstanceType: r.InstanceType,
-			LaunchedAt: r.LaunchedAt, Reason: r.Reason, NeverReady: r.NeverReady,
+			LaunchedAt: r.LaunchedAt, Reason: r.Reason,
 		}
 		switch {
 		case r.Reason == ReasonLaunchFailed:

@@ -24,7 +24,7 @@ var _ = Describe("ConfigMapStore", func() {
 
 	It("keeps a scaling group in ConfigMap sim-cloud-<group>, written before the instance runs", func() {
 		c := New(store)
-		Expect(c.EnsureGroup(bg, withRef(spec(2, nil), ref))).To(Succeed())
+		Expect(c.EnsureGroup(bg, withRef(spec(2, ""), ref))).To(Succeed())
 		cm := &corev1.ConfigMap{}
 		Expect(k8s.Get(bg, client.ObjectKey{Namespace: ref.Namespace, Name: "sim-cloud-workers"}, cm)).To(Succeed())
 		Expect(cm.Data["state"]).To(ContainSubstring(`"counter":2`))
@@ -34,7 +34,7 @@ var _ = Describe("ConfigMapStore", func() {
 	})
 
 	It("refuses a write based on a stale read, so two managers cannot both launch", func() {
-		Expect(New(store).EnsureGroup(bg, withRef(spec(1, nil), ref))).To(Succeed())
+		Expect(New(store).EnsureGroup(bg, withRef(spec(1, ""), ref))).To(Succeed())
 		state, version, err := store.Load(bg, ref)
 		Expect(err).NotTo(HaveOccurred())
 		state.Desired = 2
@@ -45,11 +45,11 @@ var _ = Describe("ConfigMapStore", func() {
 	})
 
 	It("survives a restart: a new cloud on the same ConfigMaps neither loses nor duplicates instances", func() {
-		Expect(New(store).EnsureGroup(bg, withRef(spec(2, nil), ref))).To(Succeed())
+		Expect(New(store).EnsureGroup(bg, withRef(spec(2, ""), ref))).To(Succeed())
 		before, err := New(store).Instances(bg, ref)
 		Expect(err).NotTo(HaveOccurred())
 		restarted := New(&ConfigMapStore{Client: k8s})
-		Expect(restarted.EnsureGroup(bg, withRef(spec(2, nil), ref))).To(Succeed())
+		Expect(restarted.EnsureGroup(bg, withRef(spec(2, ""), ref))).To(Succeed())
 		after, err := restarted.Instances(bg, ref)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(after).To(HaveLen(2))
@@ -59,7 +59,7 @@ var _ = Describe("ConfigMapStore", func() {
 
 	It("deletes the group's state, and deleting it twice is fine", func() {
 		c := New(store)
-		Expect(c.EnsureGroup(bg, withRef(spec(1, nil), ref))).To(Succeed())
+		Expect(c.EnsureGroup(bg, withRef(spec(1, ""), ref))).To(Succeed())
 		Expect(c.DeleteGroup(bg, ref)).To(Succeed())
 		Expect(c.DeleteGroup(bg, ref)).To(Succeed())
 		_, err := c.Instances(bg, ref)

@@ -28,6 +28,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -95,10 +96,13 @@ var _ = BeforeSuite(func() {
 		SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect((&machinepoolmachine.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepoolmachine-controller"), Workload: tracker}).
 		SetupWithManager(ctx, mgr)).To(Succeed())
-	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1))
-	sr := &simmachinepool.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud,
-		Recorder: mgr.GetEventRecorder("simmachinepool-controller"), Heartbeat: 5 * time.Second, Workload: tracker}
-	Expect(sr.SetupWithManager(ctx, mgr)).To(Succeed())
+	// The Sim provider as cmd wires it: the simulated cloud runs its kubelets, two controllers use it.
+	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1),
+		sim.WithKubelets(sim.KubeletOptions{Workload: tracker, Secrets: mgr.GetAPIReader(), Heartbeat: 5 * time.Second}))
+	Expect(mgr.Add(simCloud)).To(Succeed())
+	Expect((&simmachinepoolmachine.Reconciler{Client: mgr.GetClient(), Cloud: simCloud}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&simmachinepool.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud, Workload: tracker,
+		Recorder: mgr.GetEventRecorder("simmachinepool-controller")}).SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

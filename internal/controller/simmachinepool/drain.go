@@ -15,9 +15,8 @@ import (
 // drainRetry is how soon a drain that is still waiting is looked at again.
 const drainRetry = drain.Retry
 
-// drain drains an instance's Node before the simulated cloud terminates the instance (where no Machine
-// controller does it), finishing Pods that are already terminating the way their kubelet would. It says
-// whether the Node is drained, or the drain gave up after the pool's nodeDrainTimeout.
+// drain drains an instance's Node before the cloud terminates the instance (where no Machine controller does
+// it). It says whether the Node is drained, or the drain gave up after the pool's nodeDrainTimeout.
 func (r *Reconciler) drain(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, wc *workload.Cluster, node *corev1.Node) (bool, error) {
 	if wc == nil || node == nil {
 		return true, nil // nothing registered: nothing to drain
@@ -26,8 +25,7 @@ func (r *Reconciler) drain(ctx context.Context, smp *infrav1beta1.SimMachinePool
 	if t := pool.Spec.Template.Spec.NodeDrainTimeout; t != nil {
 		timeout = t.Duration
 	}
-	res, err := drain.Node(ctx, wc, node, drain.Options{Timeout: timeout,
-		FinishTerminating: func(ctx context.Context, pod *corev1.Pod) error { return finishPod(ctx, wc, pod) }})
+	res, err := drain.Node(ctx, wc, node, drain.Options{Timeout: timeout})
 	switch {
 	case res.TimedOut:
 		r.event(smp, corev1.EventTypeWarning, "DrainTimeout", "Drain",

@@ -11,8 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -23,7 +21,6 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
-	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 )
 
 // InfrastructureMachineKind is the kind of the per-instance objects a SimMachinePool keeps.
@@ -264,44 +261,4 @@ func (r *Reconciler) deleteMachines(ctx context.Context, im *instanceMachines) (
 		}
 	}
 	return len(im.infra), errors.Join(errs...)
-}
-
-// MachineReconciler terminates the instance of a SimMachinePoolMachine being deleted, then lets it go. A group
-// that no longer exists counts as terminated.
-type MachineReconciler struct {
-	Client client.Client
-	Cloud  cloud.Cloud
-}
-
-// SetupWithManager registers the SimMachinePoolMachine finalizer controller.
-func (r *MachineReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("simmachinepoolmachine").
-		For(&infrav1beta1.SimMachinePoolMachine{}).
-		Complete(patch.RetryConflicts(r))
-}
-
-// Reconcile handles one SimMachinePoolMachine.
-func (r *MachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	m := &infrav1beta1.SimMachinePoolMachine{}
-	if err := r.Client.Get(ctx, req.NamespacedName, m); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if m.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(m, infrav1beta1.SimMachinePoolMachineFinalizer) {
-		return ctrl.Result{}, nil
-	}
-	for _, ref := range m.OwnerReferences {
-		if ref.Kind != "SimMachinePool" {
-			continue
-		}
-		group := cloud.GroupRef{Namespace: m.Namespace, Name: ref.Name}
-		err := r.Cloud.Terminate(ctx, group, m.Spec.InstanceID)
-		if err != nil && !errors.Is(err, cloud.ErrInstanceNotFound) && !errors.Is(err, cloud.ErrGroupNotFound) {
-			return ctrl.Result{}, fmt.Errorf("terminating instance %s of %s: %w", m.Spec.InstanceID, group, err)
-		}
-		ctrl.LoggerFrom(ctx).Info("terminated instance", "SimMachinePoolMachine", klog.KObj(m), "instance", m.Spec.InstanceID)
-	}
-	original := m.DeepCopy()
-	controllerutil.RemoveFinalizer(m, infrav1beta1.SimMachinePoolMachineFinalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, m, client.MergeFrom(original)))
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,11 +29,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
-	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
@@ -71,10 +70,9 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Cloud is the scaling-group API.
 	Cloud cloud.Cloud
-	// Workload is the manager's shared client of workload clusters, for the instances' kubelets (required).
+	// Workload is the manager's shared client of workload clusters (required): the instances' Nodes are read,
+	// and drained where no Machine controller does it, through it.
 	Workload *workload.Tracker
-	// Heartbeat is how often a running instance refreshes its Node; default 40s.
-	Heartbeat time.Duration
 	// Recorder emits events.
 	Recorder events.EventRecorder
 	// WatchFilter, when set, restricts the controller to objects labelled cluster.x-k8s.io/watch-filter=<value>.
@@ -84,22 +82,29 @@ type Reconciler struct {
 	cache            cache.Cache
 	mu               sync.Mutex
 	watchingMachines bool
+	// nodeEvents carries the pools whose instances' Nodes changed (registered, Ready, marked, deleted).
+	nodeEvents chan event.GenericEvent
 }
 
+// providerIDIndex indexes SimMachinePoolMachines by the normalised provider ID of their instance, to find the
+// pool of a Node.
+const providerIDIndex = "spec.providerID"
+
 // SetupWithManager registers the controller and its watches.
-func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
-	if r.Heartbeat <= 0 {
-		r.Heartbeat = 40 * time.Second
-	}
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Workload == nil {
 		return errors.New("the simmachinepool controller needs the manager's workload.Tracker")
 	}
-	// Simulated kubelets complete the deletion of their Pods.
-	r.Workload.Watch(&corev1.Pod{}, func(cluster types.NamespacedName, o client.Object) {
-		if pod, ok := o.(*corev1.Pod); ok {
-			r.FinishPod(cluster, pod)
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &infrav1beta1.SimMachinePoolMachine{}, providerIDIndex, func(o client.Object) []string {
+		if k := workload.FullKey(o.(*infrav1beta1.SimMachinePoolMachine).Spec.ProviderID); k != "" {
+			return []string{k}
 		}
-	})
+		return nil
+	}); err != nil {
+		return err
+	}
+	r.nodeEvents = make(chan event.GenericEvent, 1024)
+	r.Workload.Subscribe(r.workloadChanged)
 	filter := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
 	})
@@ -110,13 +115,45 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 		Watches(&corev1beta1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(infraOfPool)).
 		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(poolsOwning), builder.WithPredicates(notOwnStatus())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
+		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
 		Build(patch.RetryConflicts(r))
 	if err != nil {
 		return err
 	}
 	r.controller = c
-	return (&MachineReconciler{Client: r.Client, Cloud: r.Cloud}).SetupWithManager(mgr)
+	return nil
+}
+
+// workloadChanged requeues the pool of an instance whose Node changed, or every pool of a workload cluster
+// whose health changed (node nil).
+func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.Node) {
+	ctx := context.Background()
+	if node == nil {
+		list := &infrav1beta1.SimMachinePoolList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(cluster.Namespace), client.MatchingLabels{corev1beta1.ClusterNameLabel: cluster.Name}); err != nil {
+			return
+		}
+		for i := range list.Items {
+			r.nodeEvents <- event.GenericEvent{Object: &list.Items[i]}
+		}
+		return
+	}
+	key := workload.FullKey(node.Spec.ProviderID)
+	if key == "" {
+		return
+	}
+	list := &infrav1beta1.SimMachinePoolMachineList{}
+	if err := r.Client.List(ctx, list, client.MatchingFields{providerIDIndex: key}); err != nil {
+		return
+	}
+	for i := range list.Items {
+		for _, req := range poolsOwning(ctx, &list.Items[i]) {
+			smp := &infrav1beta1.SimMachinePool{}
+			smp.Namespace, smp.Name = req.Namespace, req.Name
+			r.nodeEvents <- event.GenericEvent{Object: smp}
+		}
+	}
 }
 
 // pausedBecause says why the SimMachinePool is paused: its own or its MachinePool's paused annotation, or
@@ -147,34 +184,6 @@ func (r *Reconciler) pausedBecause(ctx context.Context, smp *infrav1beta1.SimMac
 		}
 	}
 	return ""
-}
-
-// FinishPod does what a kubelet does for a Pod on its Node that is being deleted: it removes it for good
-// (grace period 0), so evictions, drains and deletions complete on a control plane without kubelets. Only
-// Pods on the simulated cloud's Nodes are touched.
-func (r *Reconciler) FinishPod(cluster types.NamespacedName, pod *corev1.Pod) {
-	if pod.DeletionTimestamp.IsZero() || pod.Spec.NodeName == "" {
-		return
-	}
-	ctx := context.Background()
-	wc := r.Workload.Lookup(cluster)
-	if wc == nil {
-		return
-	}
-	node := &corev1.Node{}
-	if err := wc.Get(ctx, client.ObjectKey{Name: pod.Spec.NodeName}, node); err != nil || !strings.HasPrefix(node.Spec.ProviderID, "sim://") {
-		return
-	}
-	_ = finishPod(ctx, wc, pod)
-}
-
-// finishPod removes a terminating Pod for good, as its kubelet would once its containers stopped.
-func finishPod(ctx context.Context, wc *workload.Cluster, pod *corev1.Pod) error {
-	err := wc.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil // already gone, or a new Pod of the same name
-	}
-	return err
 }
 
 // notOwnStatus drops the update events of the controller's own status writes.
@@ -255,10 +264,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	original := smp.DeepCopy()
 	defer func() {
+		var opts []patch.Option
 		if reterr == nil { // a reconcile that failed has not acted on all of the spec
 			smp.Status.ObservedGeneration = smp.Generation
+			// Its own providerIDList write bumps the generation: the status describes that one too.
+			opts = append(opts, patch.FollowOwnSpecWrite(&smp.Status.ObservedGeneration))
 		}
-		if err := patch.Apply(ctx, r.Client, original, smp); err != nil {
+		if err := patch.Apply(ctx, r.Client, original, smp, opts...); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
@@ -279,7 +291,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	controllerutil.AddFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer)
-	publishCapacity(smp)
+	if err := r.publishCapacity(ctx, smp); err != nil {
+		return ctrl.Result{}, r.cloudError(smp, err)
+	}
 
 	secretName := pool.Spec.Template.Spec.Bootstrap.DataSecretName
 	if secretName == nil || *secretName == "" {
@@ -291,9 +305,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 }
 
 func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, group cloud.GroupRef, secretName string) (ctrl.Result, error) {
-	desired := poolReplicas(pool)
-	launch := launchConfig(smp, pool, secretName)
-
+	launch, err := r.launchConfig(ctx, smp, pool, secretName)
+	if err != nil {
+		return ctrl.Result{}, r.cloudError(smp, err)
+	}
 	instances, err := r.instances(ctx, group)
 	if err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
@@ -304,58 +319,27 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	if errors.Is(wcErr, workload.ErrNoKubeconfig) {
 		wcErr = nil
 	}
-	nodes := r.nodesOf(ctx, wc, instances)
+	nodes := nodesOf(ctx, wc, instances)
 	im, err := r.loadMachines(ctx, smp)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-
-	// Instances launched with another spec hash are replaced within maxSurge/maxUnavailable: the group grows
-	// by the surge, and an outdated instance goes only while enough Ready ones remain. An instance whose
-	// Machine is being deleted is on its way out: it counts as unavailable and is the first to go.
-	var live, outdated []candidate
-	var readyLive int
-	for i, in := range instances {
-		if in.State != cloud.Pending && in.State != cloud.Running {
-			continue
-		}
-		n := nodes[in.ID]
-		c := candidate{instance: in, seq: i, going: im.going(in.ID), outdated: in.SpecHash != launch.SpecHash,
-			marked: im.marked(in.ID) || (n != nil && hasKey(n.Annotations, DeleteMachineAnnotation))}
-		c.ready = in.State == cloud.Running && nodeReady(n) && !c.going
-		live = append(live, c)
-		if c.outdated && !c.going {
-			outdated = append(outdated, c)
-		}
-		if c.ready {
-			readyLive++
-		}
-	}
-	maxSurge, maxUnavailable := rollingBounds(smp, desired)
-	target := desired
-	if len(outdated) > 0 {
-		target += min(maxSurge, int32(len(outdated))) //nolint:gosec // bounded by the pool's size
+	p := plan(observe(smp, pool, launch.SpecHash, instances, nodes, im))
+	logger := ctrl.LoggerFrom(ctx)
+	if len(p.DeleteMachines)+len(p.Terminate) > 0 || p.Launch > 0 {
+		logger.V(2).Info("planned", "capacity", p.Capacity, "launch", p.Launch, "deleteMachines", p.DeleteMachines,
+			"terminate", p.Terminate, "replace", p.Replace)
 	}
 
-	var victims []cloud.Instance
-	if excess := len(live) - int(target); excess > 0 {
-		victims = pickVictims(live, excess, deletePolicy(smp)) // scale-in
-	} else if len(outdated) > 0 {
-		if budget := readyLive - int(desired-maxUnavailable); budget > 0 {
-			victims = pickVictims(outdated, min(budget, len(outdated)), deletePolicy(smp)) // rollout
-		}
-	}
+	// Carry the plan out: removals first (a scale-in must not launch), then the group's capacity.
 	requeue := time.Duration(0)
-	for _, victim := range victims {
-		if im.served {
-			// The Machine controller drains the Node and deletes the SimMachinePoolMachine, whose finalizer
-			// terminates the instance.
-			if err := r.removeInstance(ctx, smp, im, victim.ID); err != nil {
-				return ctrl.Result{}, err
-			}
-			continue
+	for _, id := range p.DeleteMachines {
+		if err := r.removeInstance(ctx, smp, im, id); err != nil {
+			return ctrl.Result{}, err
 		}
-		drained, err := r.drain(ctx, smp, pool, wc, nodes[victim.ID])
+	}
+	for _, id := range p.Terminate {
+		drained, err := r.drain(ctx, smp, pool, wc, nodes[id])
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -363,14 +347,22 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 			requeue = drainRetry
 			continue
 		}
-		if err := r.Cloud.Terminate(ctx, group, victim.ID); err != nil && !errors.Is(err, cloud.ErrInstanceNotFound) {
+		if err := r.Cloud.Terminate(ctx, group, id); err != nil && !errors.Is(err, cloud.ErrInstanceNotFound) {
 			return ctrl.Result{}, r.cloudError(smp, err)
 		}
-		r.event(smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s (desired %d)", victim.ID, desired)
+		logger.Info("terminated instance", "instance", id, "capacity", p.Capacity)
+		r.event(smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s (desired %d)", id, p.Capacity)
 	}
-	desired = target
-	if err := r.Cloud.EnsureGroup(ctx, cloud.GroupSpec{Ref: group, Region: smp.Spec.Region, Desired: desired, Launch: launch, Settings: settings(smp)}); err != nil {
+	config, err := json.Marshal(smp.Spec.Simulation)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Cloud.EnsureGroup(ctx, cloud.GroupSpec{Ref: group, Region: smp.Spec.Region, Cluster: pool.Spec.ClusterName,
+		Desired: p.Capacity, Launch: launch, ProviderConfig: config}); err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
+	}
+	if p.Launch > 0 {
+		logger.Info("launching instances", "count", p.Launch, "capacity", p.Capacity)
 	}
 	if instances, err = r.instances(ctx, group); err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
@@ -379,24 +371,15 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	if err := r.syncMachines(ctx, smp, pool, im, instances); err != nil {
 		return ctrl.Result{}, err
 	}
+	// New instances have no Node yet; the Nodes of the others are what the plan saw.
+	writeStatus(smp, poolReplicas(pool), instances, nodes, r.blocked(ctx, smp, pool, wc, instances, nodes))
 
-	next, nodes, blocked, err := r.runKubelets(ctx, smp, pool, wc, instances, secretName)
-	writeStatus(smp, poolReplicas(pool), instances, nodes, blocked)
-	if smp.Status.ReadyReplicas > int32(readyLive) { //nolint:gosec // bounded by the pool's size
-		// Nodes became Ready in this pass: the scale and rollout decisions above did not see them yet.
-		requeue = shortestWait(requeue, 200*time.Millisecond)
+	// Boots and shutdowns end on their own: look again then (at once if that moment passed meanwhile). Nodes
+	// registering or turning Ready requeue through the workload cluster's Node events.
+	if next := nextChange(instances); !next.IsZero() {
+		requeue = shortestWait(requeue, max(time.Until(next), 100*time.Millisecond))
 	}
-	// Boots and shutdowns end on their own: look again then (at once if that moment passed meanwhile).
-	for _, in := range instances {
-		if !in.ChangesAt.IsZero() && (next.IsZero() || in.ChangesAt.Before(next)) {
-			next = in.ChangesAt
-		}
-	}
-	after := requeue
-	if !next.IsZero() {
-		after = shortestWait(after, max(time.Until(next), 100*time.Millisecond))
-	}
-	return ctrl.Result{RequeueAfter: after}, errors.Join(err, wcErr)
+	return ctrl.Result{RequeueAfter: requeue}, wcErr
 }
 
 func shortestWait(a, b time.Duration) time.Duration {
@@ -404,6 +387,31 @@ func shortestWait(a, b time.Duration) time.Duration {
 		return b
 	}
 	return a
+}
+
+// observe gathers what plan needs from the pool, its instances, their Nodes and their Machines.
+func observe(smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, specHash string, instances []cloud.Instance,
+	nodes map[string]*corev1.Node, im *instanceMachines) Observed {
+	o := Observed{Desired: poolReplicas(pool), SpecHash: specHash, Instances: instances, Strategy: smp.Spec.Strategy,
+		ThroughMachines: im.served, Facts: make(map[string]Facts, len(instances))}
+	for _, in := range instances {
+		n := nodes[in.ID]
+		o.Facts[in.ID] = Facts{Going: im.going(in.ID), NodeReady: nodeReady(n),
+			Marked: im.marked(in.ID) || (n != nil && hasKey(n.Annotations, DeleteMachineAnnotation))}
+	}
+	return o
+}
+
+// DeleteMachineAnnotation marks the instance that the cluster-autoscaler or a user wants removed first: on its
+// Machine (what the autoscaler annotates), or on its Node where no Machines exist.
+const DeleteMachineAnnotation = "cluster.x-k8s.io/delete-machine"
+
+func nodeReady(n *corev1.Node) bool {
+	if n == nil {
+		return false
+	}
+	_, ready := workload.ReadySince(n)
+	return ready
 }
 
 func (r *Reconciler) instances(ctx context.Context, group cloud.GroupRef) ([]cloud.Instance, error) {
@@ -430,60 +438,43 @@ func (r *Reconciler) workloadCluster(ctx context.Context, smp *infrav1beta1.SimM
 // workloadUser names a SimMachinePool as a user of its workload cluster's client (its simulated kubelets).
 func workloadUser(smp types.NamespacedName) string { return "SimMachinePool " + smp.String() }
 
-// nodesOf reads the Nodes of the instances, by instance ID (the Node name a simulated kubelet registers).
-func (r *Reconciler) nodesOf(ctx context.Context, wc *workload.Cluster, instances []cloud.Instance) map[string]*corev1.Node {
+// nodesOf reads the Nodes of the instances, by instance ID, through their provider IDs.
+func nodesOf(ctx context.Context, wc *workload.Cluster, instances []cloud.Instance) map[string]*corev1.Node {
 	out := map[string]*corev1.Node{}
 	if wc == nil {
 		return out
 	}
 	for _, in := range instances {
-		n := &corev1.Node{}
-		if err := wc.Get(ctx, client.ObjectKey{Name: in.ID}, n); err == nil {
+		if in.ProviderID == "" {
+			continue
+		}
+		if n, err := wc.NodeFor(ctx, in.ProviderID); err == nil && n != nil {
 			out[in.ID] = n
 		}
 	}
 	return out
 }
 
-// runKubelets lets every instance do what its kubelet would. It returns when the next heartbeat is due, the
-// instances' Nodes, and a condition when instances cannot join at all.
-func (r *Reconciler) runKubelets(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, wc *workload.Cluster, instances []cloud.Instance, secretName string) (time.Time, map[string]*corev1.Node, *corev1beta1.Condition, error) {
-	nodes := map[string]*corev1.Node{}
+// blocked is the condition that keeps instances from joining at all, or nil: no reachable workload cluster, or
+// no bootstrap data for an instance that runs without a Node.
+func (r *Reconciler) blocked(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, wc *workload.Cluster,
+	instances []cloud.Instance, nodes map[string]*corev1.Node) *corev1beta1.Condition {
 	if wc == nil {
-		return time.Time{}, nodes, &corev1beta1.Condition{Reason: WaitingForKubeconfigReason, Severity: corev1beta1.ConditionSeverityInfo,
-			Message: fmt.Sprintf("instances cannot join: no reachable workload cluster behind Secret %s/%s", pool.Namespace, workload.KubeconfigSecretName(pool.Spec.ClusterName))}, nil
+		return &corev1beta1.Condition{Reason: WaitingForKubeconfigReason, Severity: corev1beta1.ConditionSeverityInfo,
+			Message: fmt.Sprintf("instances cannot join: no reachable workload cluster behind Secret %s/%s", pool.Namespace, workload.KubeconfigSecretName(pool.Spec.ClusterName))}
 	}
-	var blocked *corev1beta1.Condition
-	hasData := r.bootstrapDataExists(ctx, smp.Namespace, secretName)
-	// One read per bootstrap Secret per pass, however many instances were launched with it.
-	hasDataOf := map[string]bool{secretName: hasData}
-	if !hasData {
-		blocked = &corev1beta1.Condition{Reason: BootstrapDataMissingReason, Severity: corev1beta1.ConditionSeverityWarning,
-			Message: fmt.Sprintf("instances cannot join: bootstrap data Secret %s/%s is missing or has no \"value\"", smp.Namespace, secretName)}
-	}
-	kubelet := &sim.Kubelet{Workload: wc, Heartbeat: r.Heartbeat}
-	var next time.Time
-	var errs []error
+	checked := map[string]bool{}
 	for _, in := range instances {
-		// An instance joins with the data it was launched with; a rolled-over Secret name keeps old instances
-		// on theirs.
-		joinable, known := hasDataOf[in.BootstrapSecret]
-		if !known {
-			joinable = r.bootstrapDataExists(ctx, smp.Namespace, in.BootstrapSecret)
-			hasDataOf[in.BootstrapSecret] = joinable
+		if in.State != cloud.Running || nodes[in.ID] != nil || checked[in.BootstrapSecret] {
+			continue
 		}
-		node, due, err := kubelet.Sync(ctx, in, joinable)
-		if err != nil && !errors.Is(err, sim.ErrNoBootstrapData) {
-			errs = append(errs, err)
-		}
-		if node != nil {
-			nodes[in.ID] = node
-		}
-		if !due.IsZero() && (next.IsZero() || due.Before(next)) {
-			next = due
+		checked[in.BootstrapSecret] = true
+		if !r.bootstrapDataExists(ctx, smp.Namespace, in.BootstrapSecret) {
+			return &corev1beta1.Condition{Reason: BootstrapDataMissingReason, Severity: corev1beta1.ConditionSeverityWarning,
+				Message: fmt.Sprintf("instances cannot join: bootstrap data Secret %s/%s is missing or has no \"value\"", smp.Namespace, in.BootstrapSecret)}
 		}
 	}
-	return next, nodes, blocked, errors.Join(errs...)
+	return nil
 }
 
 // bootstrapDataExists says whether the bootstrap data Secret exists with a non-empty "value".
@@ -531,38 +522,22 @@ func (r *Reconciler) event(smp *infrav1beta1.SimMachinePool, eventType, reason, 
 
 // launchConfig is what new instances get; its spec hash covers version, instance type and the bootstrap
 // Secret's name, never the Secret's contents (bootstrap providers rotate join tokens in place).
-func launchConfig(smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, secretName string) cloud.LaunchConfig {
+func (r *Reconciler) launchConfig(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, secretName string) (cloud.LaunchConfig, error) {
 	version := ""
 	if v := pool.Spec.Template.Spec.Version; v != nil {
 		version = *v
 	}
-	instanceType := smp.Spec.InstanceType
-	if _, ok := sim.InstanceTypes[instanceType]; !ok {
-		instanceType = sim.DefaultInstanceType
+	instanceType, err := r.Cloud.InstanceType(ctx, smp.Spec.InstanceType)
+	if err != nil {
+		return cloud.LaunchConfig{}, err
 	}
 	failureDomains := smp.Spec.FailureDomains
 	if len(failureDomains) == 0 {
 		failureDomains = pool.Spec.FailureDomains
 	}
-	sum := sha256.Sum256([]byte(version + "\x00" + instanceType + "\x00" + secretName))
-	return cloud.LaunchConfig{BootstrapSecret: secretName, Version: version, InstanceType: instanceType,
-		FailureDomains: failureDomains, SpecHash: hex.EncodeToString(sum[:])[:16]}
-}
-
-func settings(smp *infrav1beta1.SimMachinePool) map[string]string {
-	s := map[string]string{}
-	if sim := smp.Spec.Simulation; sim != nil {
-		if sim.BootDelay != nil {
-			s["sim.bootDelay"] = sim.BootDelay.Duration.String()
-		}
-		if sim.BootJitter != nil {
-			s["sim.bootJitter"] = sim.BootJitter.Duration.String()
-		}
-		if sim.CapacityLimit != nil {
-			s["sim.capacityLimit"] = fmt.Sprint(*sim.CapacityLimit)
-		}
-	}
-	return s
+	sum := sha256.Sum256([]byte(version + "\x00" + instanceType.Name + "\x00" + secretName))
+	return cloud.LaunchConfig{BootstrapSecret: secretName, Version: version, InstanceType: instanceType.Name,
+		FailureDomains: failureDomains, SpecHash: hex.EncodeToString(sum[:])[:16]}, nil
 }
 
 // poolReplicas is the owning pool's spec.replicas: unset means 1, negative 0.
@@ -571,37 +546,4 @@ func poolReplicas(pool *corev1beta1.MachinePool) int32 {
 		return 1
 	}
 	return max(*pool.Spec.Replicas, 0)
-}
-
-// rollingBounds resolves maxSurge (default 1, percentages round up) and maxUnavailable (default 0, round down)
-// against the desired count; at least one of them is kept above zero so a rollout always progresses.
-func rollingBounds(smp *infrav1beta1.SimMachinePool, desired int32) (surge, unavailable int32) {
-	surgeV, unavailV := intstr.FromInt32(1), intstr.FromInt32(0)
-	if s := smp.Spec.Strategy; s != nil && s.RollingUpdate != nil {
-		if s.RollingUpdate.MaxSurge != nil {
-			surgeV = *s.RollingUpdate.MaxSurge
-		}
-		if s.RollingUpdate.MaxUnavailable != nil {
-			unavailV = *s.RollingUpdate.MaxUnavailable
-		}
-	}
-	s, err1 := intstr.GetScaledValueFromIntOrPercent(&surgeV, int(desired), true)
-	u, err2 := intstr.GetScaledValueFromIntOrPercent(&unavailV, int(desired), false)
-	if err1 != nil || s < 0 {
-		s = 1
-	}
-	if err2 != nil || u < 0 {
-		u = 0
-	}
-	if s == 0 && u == 0 {
-		s = 1
-	}
-	return int32(min(s, int(desired)+1)), int32(min(u, int(desired))) //nolint:gosec // bounded by desired
-}
-
-func deletePolicy(smp *infrav1beta1.SimMachinePool) infrav1beta1.DeletePolicy {
-	if s := smp.Spec.Strategy; s != nil && s.RollingUpdate != nil && s.RollingUpdate.DeletePolicy != "" {
-		return s.RollingUpdate.DeletePolicy
-	}
-	return infrav1beta1.DeletePolicyOldest
 }

@@ -1,6 +1,7 @@
 package simmachinepool
 
 import (
+	"context"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -8,18 +9,18 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
-	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 )
 
 // publishCapacity writes what one instance offers, for the cluster-autoscaler to scale the pool from zero.
-func publishCapacity(smp *infrav1beta1.SimMachinePool) {
-	t, ok := sim.InstanceTypes[smp.Spec.InstanceType]
-	if !ok {
-		t = sim.InstanceTypes[sim.DefaultInstanceType]
+func (r *Reconciler) publishCapacity(ctx context.Context, smp *infrav1beta1.SimMachinePool) error {
+	t, err := r.Cloud.InstanceType(ctx, smp.Spec.InstanceType)
+	if err != nil {
+		return err
 	}
-	smp.Status.Capacity = t.ResourceList()
-	smp.Status.NodeInfo = &infrav1beta1.NodeInfo{Architecture: sim.Architecture, OperatingSystem: sim.OperatingSystem}
+	smp.Status.Capacity = t.Capacity
+	smp.Status.NodeInfo = &infrav1beta1.NodeInfo{Architecture: t.Architecture, OperatingSystem: t.OperatingSystem}
+	return nil
 }
 
 // writeStatus reports the group through the InfraMachinePool contract: running instances in

@@ -21,6 +21,7 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -72,14 +73,15 @@ var _ = BeforeSuite(func() {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
-	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1))
 	tracker := workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{})
 	Expect(mgr.Add(tracker)).To(Succeed())
-	r := &simmachinepool.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud, Workload: tracker,
-		Recorder: mgr.GetEventRecorder("simmachinepool-controller"), Heartbeat: 5 * time.Second,
-	}
-	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
+	// The Sim provider as cmd wires it: the simulated cloud runs its kubelets, two controllers use it.
+	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1),
+		sim.WithKubelets(sim.KubeletOptions{Workload: tracker, Secrets: mgr.GetAPIReader(), Heartbeat: 5 * time.Second}))
+	Expect(mgr.Add(simCloud)).To(Succeed())
+	Expect((&simmachinepoolmachine.Reconciler{Client: mgr.GetClient(), Cloud: simCloud}).SetupWithManager(mgr)).To(Succeed())
+	Expect((&simmachinepool.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud, Workload: tracker,
+		Recorder: mgr.GetEventRecorder("simmachinepool-controller")}).SetupWithManager(ctx, mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -1,4 +1,6 @@
-package simmachinepool
+// Package simcluster holds the SimCluster controller: the reference provider's InfraCluster, which reports the
+// workload cluster's control plane endpoint from its kubeconfig Secret.
+package simcluster
 
 import (
 	"context"
@@ -33,15 +35,15 @@ const (
 // +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=simclusters,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=infrastructure.cluster.x-k8s.io,resources=simclusters/status,verbs=get;update;patch
 
-// SimClusterReconciler reports a SimCluster's control plane endpoint from its workload kubeconfig Secret
+// Reconciler reports a SimCluster's control plane endpoint from its workload kubeconfig Secret
 // (Cluster API's InfraCluster contract: spec.controlPlaneEndpoint, status.ready).
-type SimClusterReconciler struct {
+type Reconciler struct {
 	Client    client.Client
 	APIReader client.Reader
 }
 
 // SetupWithManager registers the controller; kubeconfig Secret changes requeue the SimClusters naming them.
-func (r *SimClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("simcluster").
 		For(&infrav1beta1.SimCluster{}).
@@ -56,7 +58,7 @@ func secretNameOf(c *infrav1beta1.SimCluster) string {
 	return workload.KubeconfigSecretName(c.Name)
 }
 
-func (r *SimClusterReconciler) clustersForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *Reconciler) clustersForSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &infrav1beta1.SimClusterList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace())); err != nil {
 		return nil
@@ -71,7 +73,7 @@ func (r *SimClusterReconciler) clustersForSecret(ctx context.Context, o client.O
 }
 
 // Reconcile fills in the control plane endpoint and readiness.
-func (r *SimClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	sc := &infrav1beta1.SimCluster{}
 	if err := r.Client.Get(ctx, req.NamespacedName, sc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -101,7 +103,7 @@ func (r *SimClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // endpoint reads the API server address from the kubeconfig Secret.
-func (r *SimClusterReconciler) endpoint(ctx context.Context, sc *infrav1beta1.SimCluster) (infrav1beta1.APIEndpoint, string, error) {
+func (r *Reconciler) endpoint(ctx context.Context, sc *infrav1beta1.SimCluster) (infrav1beta1.APIEndpoint, string, error) {
 	if sc.Spec.ControlPlaneEndpoint.Host != "" {
 		return sc.Spec.ControlPlaneEndpoint, "", nil
 	}
