@@ -41,8 +41,6 @@ type controllerOptions struct {
 	// workload is the one client of each workload cluster that every controller shares.
 	workload     *workload.Tracker
 	simHeartbeat time.Duration
-	// cloudMetrics are the cloud API metrics, registered with the manager's registry once.
-	cloudMetrics *cloud.Metrics
 }
 
 // setupFunc registers one controller with the manager.
@@ -80,7 +78,7 @@ var reconcilers = map[string]setupFunc{
 		if err := mgr.Add(simCloud); err != nil {
 			return err
 		}
-		measured := cloud.WithMetrics(simCloud, "sim", opts.cloudMetrics)
+		measured := cloud.WithMetrics(simCloud, "sim")
 		if err := (&simcluster.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
 			return err
 		}

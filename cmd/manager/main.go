@@ -27,8 +27,8 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
-	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/feature"
+	mpmetrics "github.com/machinepool-operator/machinepool-operator/internal/metrics"
 	mpwebhook "github.com/machinepool-operator/machinepool-operator/internal/webhook"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -86,6 +86,10 @@ func run(ctx context.Context, o *options) error {
 	}
 	// Request latency and client-side throttling per API server: what an operator looks at when pools are slow.
 	metrics.RegisterRESTClientMetrics(metrics.MetricRequestLatency, metrics.MetricRateLimiterLatency)
+	// Ours (machinepool_*), registered once, here.
+	if err := mpmetrics.Register(metrics.Registry); err != nil {
+		return err
+	}
 	restConfig.QPS = o.kubeAPIQPS
 	restConfig.Burst = o.kubeAPIBurst
 	restConfig.UserAgent = "machinepool-operator"
@@ -172,7 +176,6 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		poolConcurrency: o.poolConcurrency,
 		workload:        tracker,
 		simHeartbeat:    o.simHeartbeat,
-		cloudMetrics:    cloud.NewMetrics(metrics.Registry),
 	}
 	for _, name := range o.controllers {
 		setup, ok := reconcilers[name]

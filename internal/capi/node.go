@@ -3,6 +3,7 @@ package capi
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -13,17 +14,17 @@ import (
 // Node is written once.
 func NodeMetadata(m *Machine, interruptible bool) workload.NodeMetadata {
 	annotations := map[string]string{
-		workload.ClusterNameAnnotation:      m.Spec.ClusterName,
-		workload.ClusterNamespaceAnnotation: m.Namespace,
-		workload.MachineAnnotation:          m.Name,
+		corev1beta1.ClusterNameAnnotation:      m.Spec.ClusterName,
+		corev1beta1.ClusterNamespaceAnnotation: m.Namespace,
+		corev1beta1.MachineAnnotation:          m.Name,
 	}
 	if owner := metav1.GetControllerOfNoCopy(m); owner != nil {
-		annotations[workload.OwnerKindAnnotation] = owner.Kind
-		annotations[workload.OwnerNameAnnotation] = owner.Name
+		annotations[corev1beta1.OwnerKindAnnotation] = owner.Kind
+		annotations[corev1beta1.OwnerNameAnnotation] = owner.Name
 	}
 	labels := workload.NodeLabels(m.Labels)
 	if interruptible {
-		labels[workload.InterruptibleLabel] = ""
+		labels[corev1beta1.InterruptibleLabel] = ""
 	}
 	return workload.NodeMetadata{Annotations: annotations, MachineLabels: labels, Untaint: true}
 }

@@ -5,44 +5,18 @@ import (
 	"errors"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/machinepool-operator/machinepool-operator/internal/metrics"
 )
 
-// Metrics are the instruments WithMetrics records into.
-type Metrics struct {
-	calls    *prometheus.CounterVec
-	errors   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-// NewMetrics creates the cloud API metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "machinepool_cloud_api_calls_total", Help: "Calls to a cloud's scaling-group API, by provider and method.",
-		}, []string{"provider", "method"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "machinepool_cloud_api_errors_total",
-			Help: "Cloud scaling-group API calls that failed, by provider, method and error (GroupNotFound, InstanceNotFound, Timeout, Canceled, Other).",
-		}, []string{"provider", "method", "error"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "machinepool_cloud_api_duration_seconds", Help: "Latency of cloud scaling-group API calls, in seconds, by provider and method.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"provider", "method"}),
-	}
-	reg.MustRegister(m.calls, m.errors, m.duration)
-	return m
-}
-
-// WithMetrics wraps any Cloud so that every call is counted and timed under the provider's name.
-func WithMetrics(c Cloud, provider string, m *Metrics) Cloud {
-	return &measured{next: c, provider: provider, m: m}
+// WithMetrics wraps any Cloud so that every call is counted and timed under the provider's name
+// (machinepool_cloud_api_* in internal/metrics).
+func WithMetrics(c Cloud, provider string) Cloud {
+	return &measured{next: c, provider: provider}
 }
 
 type measured struct {
 	next     Cloud
 	provider string
-	m        *Metrics
 }
 
 // ErrorClass is the error label of a failed call: the errors this package names, timeouts, cancellations,
@@ -62,10 +36,10 @@ func ErrorClass(err error) string {
 }
 
 func (c *measured) observe(method string, start time.Time, err error) {
-	c.m.calls.WithLabelValues(c.provider, method).Inc()
-	c.m.duration.WithLabelValues(c.provider, method).Observe(time.Since(start).Seconds())
+	metrics.CloudCalls.WithLabelValues(c.provider, method).Inc()
+	metrics.CloudDuration.WithLabelValues(c.provider, method).Observe(time.Since(start).Seconds())
 	if err != nil {
-		c.m.errors.WithLabelValues(c.provider, method, ErrorClass(err)).Inc()
+		metrics.CloudErrors.WithLabelValues(c.provider, method, ErrorClass(err)).Inc()
 	}
 }
 

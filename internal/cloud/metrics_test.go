@@ -12,12 +12,16 @@ import (
 
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/cloudtest"
+	"github.com/machinepool-operator/machinepool-operator/internal/metrics"
 )
 
 func TestWithMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
+	if err := metrics.Register(reg); err != nil {
+		t.Fatal(err)
+	}
 	fake := &cloudtest.Fake{}
-	c := cloud.WithMetrics(fake, "fake", cloud.NewMetrics(reg))
+	c := cloud.WithMetrics(fake, "fake")
 	ctx := context.Background()
 	group := cloud.GroupRef{Namespace: "ns", Name: "g"}
 	boom := errors.New("boom")

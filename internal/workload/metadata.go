@@ -7,20 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-)
 
-// What Cluster API's Machine controller keeps on the Node of a Machine, besides the owner annotations.
-const (
-	// MachineAnnotation names the Node's Machine; the cluster-autoscaler finds a Node's Machine through it and
-	// ClusterNamespaceAnnotation.
-	MachineAnnotation = "cluster.x-k8s.io/machine"
-	// LabelsFromMachineAnnotation lists, comma-separated, the Node labels that came from its Machine, so that
-	// a label the Machine loses can leave the Node while labels others set stay.
-	LabelsFromMachineAnnotation = "cluster.x-k8s.io/labels-from-machine"
-	// InterruptibleLabel marks the Node of an instance its infrastructure reports as interruptible (spot).
-	InterruptibleLabel = "cluster.x-k8s.io/interruptible"
-	// UninitializedTaint is the taint bootstrap providers put on a new Node until Cluster API has adopted it.
-	UninitializedTaint = "node.cluster.x-k8s.io/uninitialized"
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 )
 
 // The label domains Cluster API copies from a Machine to its Node: node-role.kubernetes.io (exactly), and
@@ -57,7 +45,7 @@ type NodeMetadata struct {
 	// Annotations are set to these values.
 	Annotations map[string]string
 	// MachineLabels, when not nil, are the Node's labels from its Machine: added and updated, and those the
-	// Machine no longer has (as LabelsFromMachineAnnotation recorded them) removed. Nil leaves labels alone.
+	// Machine no longer has (as corev1beta1.LabelsFromMachineAnnotation recorded them) removed. Nil leaves labels alone.
 	MachineLabels map[string]string
 	// Untaint removes the uninitialized taint.
 	Untaint bool
@@ -80,7 +68,7 @@ func (m NodeMetadata) Patch(node *corev1.Node) ([]byte, error) {
 				labels[k] = v
 			}
 		}
-		previous := splitKeys(node.Annotations[LabelsFromMachineAnnotation])
+		previous := splitKeys(node.Annotations[corev1beta1.LabelsFromMachineAnnotation])
 		for _, k := range previous {
 			if _, keep := m.MachineLabels[k]; !keep {
 				if _, ok := node.Labels[k]; ok {
@@ -91,7 +79,7 @@ func (m NodeMetadata) Patch(node *corev1.Node) ([]byte, error) {
 		current := slices.Sorted(maps.Keys(m.MachineLabels))
 		// Compared as sets: Cluster API writes the list in map order.
 		if !slices.Equal(current, slices.Sorted(slices.Values(previous))) {
-			annotations[LabelsFromMachineAnnotation] = strings.Join(current, ",")
+			annotations[corev1beta1.LabelsFromMachineAnnotation] = strings.Join(current, ",")
 		}
 	}
 	var taints []corev1.Taint
@@ -99,7 +87,7 @@ func (m NodeMetadata) Patch(node *corev1.Node) ([]byte, error) {
 	if m.Untaint {
 		taints = make([]corev1.Taint, 0, len(node.Spec.Taints))
 		for _, t := range node.Spec.Taints {
-			if t.Key != UninitializedTaint || t.Effect != corev1.TaintEffectNoSchedule {
+			if t.Key != corev1beta1.NodeUninitializedTaint || t.Effect != corev1.TaintEffectNoSchedule {
 				taints = append(taints, t)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 )
 
 func TestNodeLabels(t *testing.T) {
@@ -37,7 +39,7 @@ func TestNodeLabels(t *testing.T) {
 }
 
 func TestNodeMetadataPatch(t *testing.T) {
-	uninitialized := corev1.Taint{Key: UninitializedTaint, Effect: corev1.TaintEffectNoSchedule}
+	uninitialized := corev1.Taint{Key: corev1beta1.NodeUninitializedTaint, Effect: corev1.TaintEffectNoSchedule}
 	other := corev1.Taint{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
 	node := func(annotations, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", ResourceVersion: "7", Annotations: annotations, Labels: labels},
@@ -51,8 +53,8 @@ func TestNodeMetadataPatch(t *testing.T) {
 	}{
 		{
 			name: "nothing missing: no patch",
-			meta: NodeMetadata{Annotations: map[string]string{MachineAnnotation: "m1"}, MachineLabels: map[string]string{"node-role.kubernetes.io/worker": ""}, Untaint: true},
-			node: node(map[string]string{MachineAnnotation: "m1", LabelsFromMachineAnnotation: "node-role.kubernetes.io/worker"},
+			meta: NodeMetadata{Annotations: map[string]string{corev1beta1.MachineAnnotation: "m1"}, MachineLabels: map[string]string{"node-role.kubernetes.io/worker": ""}, Untaint: true},
+			node: node(map[string]string{corev1beta1.MachineAnnotation: "m1", corev1beta1.LabelsFromMachineAnnotation: "node-role.kubernetes.io/worker"},
 				map[string]string{"node-role.kubernetes.io/worker": "", "kubernetes.io/hostname": "n1"}, other),
 		},
 		{
@@ -63,34 +65,34 @@ func TestNodeMetadataPatch(t *testing.T) {
 		{
 			name: "the record lists the labels in another order: no patch",
 			meta: NodeMetadata{MachineLabels: map[string]string{"node.cluster.x-k8s.io/a": "1", "node.cluster.x-k8s.io/b": "2"}},
-			node: node(map[string]string{LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/b,node.cluster.x-k8s.io/a"},
+			node: node(map[string]string{corev1beta1.LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/b,node.cluster.x-k8s.io/a"},
 				map[string]string{"node.cluster.x-k8s.io/a": "1", "node.cluster.x-k8s.io/b": "2"}),
 		},
 		{
 			name: "annotations and labels added, the record written sorted",
-			meta: NodeMetadata{Annotations: map[string]string{MachineAnnotation: "m1", ClusterNamespaceAnnotation: "ns"},
+			meta: NodeMetadata{Annotations: map[string]string{corev1beta1.MachineAnnotation: "m1", corev1beta1.ClusterNamespaceAnnotation: "ns"},
 				MachineLabels: map[string]string{"node.cluster.x-k8s.io/b": "2", "node-role.kubernetes.io/worker": ""}},
-			node: node(map[string]string{ClusterNamespaceAnnotation: "ns"}, nil),
+			node: node(map[string]string{corev1beta1.ClusterNamespaceAnnotation: "ns"}, nil),
 			want: `{"metadata":{"annotations":{"cluster.x-k8s.io/labels-from-machine":"node-role.kubernetes.io/worker,node.cluster.x-k8s.io/b","cluster.x-k8s.io/machine":"m1"},` +
 				`"labels":{"node-role.kubernetes.io/worker":"","node.cluster.x-k8s.io/b":"2"}}}`,
 		},
 		{
 			name: "a label the Machine lost is removed; one someone else set stays",
 			meta: NodeMetadata{MachineLabels: map[string]string{"node.cluster.x-k8s.io/a": "1"}},
-			node: node(map[string]string{LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/a,node.cluster.x-k8s.io/gone"},
+			node: node(map[string]string{corev1beta1.LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/a,node.cluster.x-k8s.io/gone"},
 				map[string]string{"node.cluster.x-k8s.io/a": "1", "node.cluster.x-k8s.io/gone": "x", "node.cluster.x-k8s.io/theirs": "y"}),
 			want: `{"metadata":{"annotations":{"cluster.x-k8s.io/labels-from-machine":"node.cluster.x-k8s.io/a"},"labels":{"node.cluster.x-k8s.io/gone":null}}}`,
 		},
 		{
 			name: "a changed value is updated",
 			meta: NodeMetadata{MachineLabels: map[string]string{"node.cluster.x-k8s.io/a": "2"}},
-			node: node(map[string]string{LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/a"}, map[string]string{"node.cluster.x-k8s.io/a": "1"}),
+			node: node(map[string]string{corev1beta1.LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/a"}, map[string]string{"node.cluster.x-k8s.io/a": "1"}),
 			want: `{"metadata":{"labels":{"node.cluster.x-k8s.io/a":"2"}}}`,
 		},
 		{
 			name: "nil MachineLabels leaves labels and the record alone",
-			meta: NodeMetadata{Annotations: map[string]string{OwnerNameAnnotation: "workers"}},
-			node: node(map[string]string{LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/a"}, map[string]string{"node.cluster.x-k8s.io/a": "1"}),
+			meta: NodeMetadata{Annotations: map[string]string{corev1beta1.OwnerNameAnnotation: "workers"}},
+			node: node(map[string]string{corev1beta1.LabelsFromMachineAnnotation: "node.cluster.x-k8s.io/a"}, map[string]string{"node.cluster.x-k8s.io/a": "1"}),
 			want: `{"metadata":{"annotations":{"cluster.x-k8s.io/owner-name":"workers"}}}`,
 		},
 		{

@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 )
 
 func TestProviderIDKeys(t *testing.T) {
@@ -56,7 +58,7 @@ func TestSameInstance(t *testing.T) {
 func TestChangedForPools(t *testing.T) {
 	base := func() *corev1.Node {
 		return &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: "n", Annotations: map[string]string{OwnerNameAnnotation: "pool"}},
+			ObjectMeta: metav1.ObjectMeta{Name: "n", Annotations: map[string]string{corev1beta1.OwnerNameAnnotation: "pool"}},
 			Spec:       corev1.NodeSpec{ProviderID: "sim://r/g/i-1"},
 			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{
 				Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Unix(100, 0), LastHeartbeatTime: metav1.Unix(100, 0),
@@ -74,7 +76,7 @@ func TestChangedForPools(t *testing.T) {
 		{"Ready again, later", func(n *corev1.Node) { n.Status.Conditions[0].LastTransitionTime = metav1.Unix(300, 0) }, true},
 		{"provider ID set", func(n *corev1.Node) { n.Spec.ProviderID = "sim://r/g/i-2" }, true},
 		{"taint removed", func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}} }, true},
-		{"owner annotation changed", func(n *corev1.Node) { n.Annotations[OwnerNameAnnotation] = "other" }, true},
+		{"owner annotation changed", func(n *corev1.Node) { n.Annotations[corev1beta1.OwnerNameAnnotation] = "other" }, true},
 		{"being deleted", func(n *corev1.Node) { now := metav1.Now(); n.DeletionTimestamp = &now }, true},
 	} {
 		n := base()

@@ -24,6 +24,9 @@ import (
 	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	mpmetrics "github.com/machinepool-operator/machinepool-operator/internal/metrics"
 )
 
 // Node indexes of a workload cluster's cache.
@@ -36,30 +39,19 @@ const (
 	ownerIndex = "machinepool.owner"
 )
 
-// Annotations the controller puts on a pool's Nodes (Cluster API's names).
-const (
-	ClusterNameAnnotation      = "cluster.x-k8s.io/cluster-name"
-	ClusterNamespaceAnnotation = "cluster.x-k8s.io/cluster-namespace"
-	OwnerKindAnnotation        = "cluster.x-k8s.io/owner-kind"
-	OwnerNameAnnotation        = "cluster.x-k8s.io/owner-name"
-)
-
-// KubeconfigKey is the key of the kubeconfig in a "<cluster>-kubeconfig" Secret.
-const KubeconfigKey = "value"
-
 // ErrNoKubeconfig says that the cluster's kubeconfig Secret does not exist (yet).
 var ErrNoKubeconfig = errors.New("the workload cluster's kubeconfig Secret does not exist")
 
 // KubeconfigSecretName is the name of a cluster's kubeconfig Secret.
-func KubeconfigSecretName(clusterName string) string { return clusterName + kubeconfigSuffix }
+func KubeconfigSecretName(clusterName string) string {
+	return clusterName + corev1beta1.KubeconfigSecretSuffix
+}
 
 // ClusterOfKubeconfigSecret returns the cluster a "<cluster>-kubeconfig" Secret name belongs to.
 func ClusterOfKubeconfigSecret(secretName string) (string, bool) {
-	cluster, ok := strings.CutSuffix(secretName, kubeconfigSuffix)
+	cluster, ok := strings.CutSuffix(secretName, corev1beta1.KubeconfigSecretSuffix)
 	return cluster, ok && cluster != ""
 }
-
-const kubeconfigSuffix = "-kubeconfig"
 
 // Handler is told about every added, changed or deleted Node of a workload cluster, and (with a nil Node)
 // about a change of the cluster's health.
@@ -299,7 +291,7 @@ func (t *Tracker) teardown(cluster types.NamespacedName, onlyUnused bool) {
 		e.c = nil
 	}
 	e.mu.Unlock()
-	clusterUp.DeleteLabelValues(cluster.Namespace, cluster.Name)
+	mpmetrics.WorkloadClusterUp.DeleteLabelValues(cluster.Namespace, cluster.Name)
 }
 
 // stop tears down every client.
@@ -324,9 +316,9 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		}
 		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
 	}
-	data, ok := secret.Data[KubeconfigKey]
+	data, ok := secret.Data[corev1beta1.KubeconfigDataKey]
 	if !ok || len(data) == 0 {
-		return nil, fmt.Errorf("secret %s has no %q key with a kubeconfig", key, KubeconfigKey)
+		return nil, fmt.Errorf("secret %s has no %q key with a kubeconfig", key, corev1beta1.KubeconfigDataKey)
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(data)
 	if err != nil {
@@ -429,7 +421,7 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		cancel()
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
-	clusterUp.WithLabelValues(cluster.Namespace, cluster.Name).Set(1)
+	mpmetrics.WorkloadClusterUp.WithLabelValues(cluster.Namespace, cluster.Name).Set(1)
 	go t.watchHealth(cacheCtx, wc, probe)
 	return wc, nil
 }
@@ -455,7 +447,7 @@ func (t *Tracker) watchHealth(ctx context.Context, wc *Cluster, probe *discovery
 		if err != nil {
 			up = 0
 		}
-		clusterUp.WithLabelValues(wc.key.Namespace, wc.key.Name).Set(up)
+		mpmetrics.WorkloadClusterUp.WithLabelValues(wc.key.Namespace, wc.key.Name).Set(up)
 		var changed bool
 		if err != nil {
 			err = fmt.Errorf("workload cluster %s does not answer: %w", wc.key, err)
@@ -489,8 +481,8 @@ func changedForPools(oldObj, obj any) bool {
 		!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) {
 		return true
 	}
-	for _, k := range []string{ClusterNameAnnotation, ClusterNamespaceAnnotation, OwnerKindAnnotation, OwnerNameAnnotation,
-		MachineAnnotation, LabelsFromMachineAnnotation} {
+	for _, k := range []string{corev1beta1.ClusterNameAnnotation, corev1beta1.ClusterNamespaceAnnotation, corev1beta1.OwnerKindAnnotation, corev1beta1.OwnerNameAnnotation,
+		corev1beta1.MachineAnnotation, corev1beta1.LabelsFromMachineAnnotation} {
 		if o.Annotations[k] != n.Annotations[k] {
 			return true
 		}
@@ -524,10 +516,10 @@ func nodeKey(key func(string) string) client.IndexerFunc {
 
 func nodeOwner(o client.Object) []string {
 	a := o.GetAnnotations()
-	if a[OwnerKindAnnotation] != "MachinePool" || a[OwnerNameAnnotation] == "" {
+	if a[corev1beta1.OwnerKindAnnotation] != "MachinePool" || a[corev1beta1.OwnerNameAnnotation] == "" {
 		return nil
 	}
-	return []string{a[ClusterNamespaceAnnotation] + "/" + a[OwnerNameAnnotation]}
+	return []string{a[corev1beta1.ClusterNamespaceAnnotation] + "/" + a[corev1beta1.OwnerNameAnnotation]}
 }
 
 // stripUnread drops what no controller reads from cached objects, so memory grows with the Nodes, not with

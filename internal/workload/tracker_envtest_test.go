@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -20,7 +21,7 @@ func newCluster() (types.NamespacedName, *workload.Tracker) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "wl-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "demo-kubeconfig"},
-		Data: map[string][]byte{workload.KubeconfigKey: kubeconfig}})).To(Succeed())
+		Data: map[string][]byte{corev1beta1.KubeconfigDataKey: kubeconfig}})).To(Succeed())
 	t := workload.NewTracker(k8s, scheme, workload.Options{})
 	done := make(chan struct{})
 	go func() { defer close(done); _ = t.Start(ctx) }()

@@ -44,9 +44,18 @@ func reconciles(b *testing.B) uint64 {
 		b.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() == "machinepool_reconcile_duration_seconds" {
-			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
 		}
+		var n uint64
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "machinepool" {
+					n += uint64(m.GetCounter().GetValue())
+				}
+			}
+		}
+		return n
 	}
 	return 0
 }

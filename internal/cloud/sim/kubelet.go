@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 )
 
@@ -42,9 +43,6 @@ func (t InstanceType) ResourceList() corev1.ResourceList {
 const (
 	Architecture    = "amd64"
 	OperatingSystem = "linux"
-	// UninitializedTaint is the taint a bootstrap provider's kubelet registers Nodes with; Cluster API
-	// removes it once it has adopted the Node.
-	UninitializedTaint = "node.cluster.x-k8s.io/uninitialized"
 )
 
 // ErrNoBootstrapData says an instance cannot join: its bootstrap data Secret is missing or empty.
@@ -135,7 +133,7 @@ func (k *Kubelet) newNode(in cloud.Instance) *corev1.Node {
 		},
 		Spec: corev1.NodeSpec{
 			ProviderID: in.ProviderID,
-			Taints:     []corev1.Taint{{Key: UninitializedTaint, Effect: corev1.TaintEffectNoSchedule}},
+			Taints:     []corev1.Taint{{Key: corev1beta1.NodeUninitializedTaint, Effect: corev1.TaintEffectNoSchedule}},
 		},
 		Status: corev1.NodeStatus{Capacity: t.ResourceList(), Allocatable: t.ResourceList()},
 	}

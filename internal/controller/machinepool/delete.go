@@ -16,11 +16,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
-	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
-
-// defaultNodeDeletionTimeout is Cluster API's default for spec.template.spec.nodeDeletionTimeout.
-const defaultNodeDeletionTimeout = 10 * time.Second
 
 // reconcileDelete deletes the bootstrap config and the infrastructure pool, waits (through their watches) until
 // both are gone, deletes the pool's Nodes, then lets the pool go.
@@ -96,7 +92,7 @@ func (r *Reconciler) deleteNodes(ctx context.Context, s *scope) error {
 	if err == nil {
 		return nil
 	}
-	timeout := defaultNodeDeletionTimeout
+	timeout := corev1beta1.DefaultNodeDeletionTimeout
 	if d := pool.Spec.Template.Spec.NodeDeletionTimeout; d != nil {
 		timeout = max(d.Duration, 0)
 	}
@@ -127,7 +123,7 @@ func (r *Reconciler) deleteNodesOnce(ctx context.Context, pool *corev1beta1.Mach
 		return err
 	}
 	for _, n := range owned {
-		if n.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName {
+		if n.Annotations[corev1beta1.ClusterNameAnnotation] == pool.Spec.ClusterName {
 			targets[n.Name] = n.UID
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -76,7 +77,7 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 	}))
 	ready, available, wait := countReplicas(matched, minReady, time.Now())
 	if wait > 0 {
-		s.requeueAfter = shortest(s.requeueAfter, wait)
+		s.requeueAfter = ctrlutil.Sooner(s.requeueAfter, wait)
 	}
 	pool.Status.NodeRefs = refs
 	pool.Status.ReadyReplicas = ready
@@ -94,10 +95,10 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 func adoptionPatch(pool *corev1beta1.MachinePool, node *corev1.Node, machines nodeMachines) ([]byte, error) {
 	adoption := workload.NodeMetadata{
 		Annotations: map[string]string{
-			workload.ClusterNameAnnotation:      pool.Spec.ClusterName,
-			workload.ClusterNamespaceAnnotation: pool.Namespace,
-			workload.OwnerKindAnnotation:        "MachinePool",
-			workload.OwnerNameAnnotation:        pool.Name,
+			corev1beta1.ClusterNameAnnotation:      pool.Spec.ClusterName,
+			corev1beta1.ClusterNamespaceAnnotation: pool.Namespace,
+			corev1beta1.OwnerKindAnnotation:        "MachinePool",
+			corev1beta1.OwnerNameAnnotation:        pool.Name,
 		},
 		Untaint: true,
 	}
@@ -125,7 +126,7 @@ func (r *Reconciler) retireNodes(ctx context.Context, s *scope, wc *workload.Clu
 	members := workload.NewInstanceSet(pool.Spec.ProviderIDList)
 	for i := range owned {
 		node := &owned[i]
-		if node.Annotations[workload.ClusterNameAnnotation] == pool.Spec.ClusterName && !members.Has(node.Spec.ProviderID) {
+		if node.Annotations[corev1beta1.ClusterNameAnnotation] == pool.Spec.ClusterName && !members.Has(node.Spec.ProviderID) {
 			leaving = append(leaving, node)
 		}
 	}
@@ -214,17 +215,10 @@ func countReplicas(nodes []*corev1.Node, minReady time.Duration, now time.Time) 
 		}
 		ready++
 		if w := since.Add(minReady).Sub(now); w > 0 {
-			wait = shortest(wait, w)
+			wait = ctrlutil.Sooner(wait, w)
 		} else {
 			available++
 		}
 	}
 	return ready, available, wait
-}
-
-func shortest(a, b time.Duration) time.Duration {
-	if a == 0 || b < a {
-		return b
-	}
-	return a
 }

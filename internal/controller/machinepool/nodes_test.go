@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
-	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
@@ -53,10 +52,10 @@ var _ = Describe("MachinePool Nodes", func() {
 		p, _ := e.running("adopted", 1)
 		name := get(p).Status.NodeRefs[0].Name
 		Eventually(nodeOf(name)).Should(HaveField("ObjectMeta.Annotations", And(
-			HaveKeyWithValue(workload.ClusterNameAnnotation, e.cluster),
-			HaveKeyWithValue(workload.ClusterNamespaceAnnotation, e.ns),
-			HaveKeyWithValue(workload.OwnerKindAnnotation, "MachinePool"),
-			HaveKeyWithValue(workload.OwnerNameAnnotation, "adopted"))))
+			HaveKeyWithValue(corev1beta1.ClusterNameAnnotation, e.cluster),
+			HaveKeyWithValue(corev1beta1.ClusterNamespaceAnnotation, e.ns),
+			HaveKeyWithValue(corev1beta1.OwnerKindAnnotation, "MachinePool"),
+			HaveKeyWithValue(corev1beta1.OwnerNameAnnotation, "adopted"))))
 
 		By("removing the taint a bootstrap provider puts on a new Node")
 		bootstrap := e.object(bootstrapGVK, "tainted")
@@ -69,22 +68,22 @@ var _ = Describe("MachinePool Nodes", func() {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{GenerateName: "tainted-"}, Spec: corev1.NodeSpec{
 			ProviderID: ids[0].(string),
 			Taints: []corev1.Taint{
-				{Key: workload.UninitializedTaint, Effect: corev1.TaintEffectNoSchedule},
+				{Key: corev1beta1.NodeUninitializedTaint, Effect: corev1.TaintEffectNoSchedule},
 				{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule},
 			},
 		}}
 		Expect(nodes.Create(ctx, n)).To(Succeed())
 		Eventually(nodeOf(n.Name)).Should(HaveField("Spec.Taints", And(
 			ContainElement(HaveField("Key", "dedicated")),
-			Not(ContainElement(HaveField("Key", workload.UninitializedTaint))))))
-		Expect(nodeOf(n.Name)().Annotations).To(HaveKeyWithValue(workload.OwnerNameAnnotation, "tainted"))
+			Not(ContainElement(HaveField("Key", corev1beta1.NodeUninitializedTaint))))))
+		Expect(nodeOf(n.Name)().Annotations).To(HaveKeyWithValue(corev1beta1.OwnerNameAnnotation, "tainted"))
 	})
 
 	It("deletes the Node of an instance that left providerIDList, and spares Nodes it does not own", func() {
 		p, infra := e.running("shrinking", 2)
 		refs := get(p).Status.NodeRefs
 		Expect(refs).To(HaveLen(2))
-		Eventually(nodeOf(refs[1].Name)).Should(HaveField("ObjectMeta.Annotations", HaveKeyWithValue(workload.OwnerNameAnnotation, "shrinking")))
+		Eventually(nodeOf(refs[1].Name)).Should(HaveField("ObjectMeta.Annotations", HaveKeyWithValue(corev1beta1.OwnerNameAnnotation, "shrinking")))
 
 		By("placing a foreign Node and another pool's Node next to it")
 		foreign := registerNodes([]any{"generic:///elsewhere/i-foreign-" + e.ns})[0]

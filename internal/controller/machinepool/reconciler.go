@@ -3,7 +3,6 @@ package machinepool
 import (
 	"context"
 	"errors"
-	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -26,12 +25,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -101,7 +100,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&corev1beta1.MachinePool{}, builder.WithPredicates(r.watchFilter(), userChanges())).
+		For(&corev1beta1.MachinePool{}, builder.WithPredicates(ctrlutil.WatchFilter(r.WatchFilter), ctrlutil.NotOwnStatus())).
 		WatchesMetadata(crd, handler.EnqueueRequestsFromMapFunc(r.poolsForCRD)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsForKubeconfig)).
 		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
@@ -122,25 +121,6 @@ var errNoTracker = errors.New("the machinepool controller needs the manager's wo
 
 // workloadUser names a pool as a user of its workload cluster's client.
 func workloadUser(pool types.NamespacedName) string { return "MachinePool " + pool.String() }
-
-func (r *Reconciler) watchFilter() predicate.Predicate {
-	return predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
-	})
-}
-
-// userChanges drops the update events of the controller's own status writes: a pool is reconciled again when
-// its spec, labels, annotations, finalizers or deletion change, not when its status does.
-func userChanges() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		o, n := e.ObjectOld, e.ObjectNew
-		return o.GetGeneration() != n.GetGeneration() ||
-			!reflect.DeepEqual(o.GetLabels(), n.GetLabels()) ||
-			!reflect.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) ||
-			!reflect.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
-			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
-	}}
-}
 
 // scope is the state of one reconcile.
 type scope struct {
@@ -171,13 +151,6 @@ type scope struct {
 
 // Reconcile brings one MachinePool's status in line with its infrastructure, bootstrap config and Nodes.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
-	start := time.Now()
-	defer func() {
-		reconcileDuration.Observe(time.Since(start).Seconds())
-		if reterr != nil {
-			reconcileErrors.Inc()
-		}
-	}()
 	pool := &corev1beta1.MachinePool{}
 	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -334,9 +307,7 @@ func lowestRequeue(a, b ctrl.Result) ctrl.Result {
 
 // event records an event on the pool for something a user acts on.
 func (r *Reconciler) event(pool *corev1beta1.MachinePool, eventType, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(pool, nil, eventType, reason, action, note, args...)
-	}
+	ctrlutil.Event(r.Recorder, pool, eventType, reason, action, note, args...)
 }
 
 var _ reconcile.Reconciler = &Reconciler{}

@@ -6,6 +6,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 )
 
 // phaseInputs are the facts the phase is computed from.
@@ -55,21 +56,13 @@ func replicasManagedExternally(pool *corev1beta1.MachinePool) bool {
 	return ok && v != "false"
 }
 
-// desiredReplicas is spec.replicas, with unset meaning 1 (the webhook's default) and negative meaning 0.
-func desiredReplicas(pool *corev1beta1.MachinePool) int32 {
-	if pool.Spec.Replicas == nil {
-		return 1
-	}
-	return max(*pool.Spec.Replicas, 0)
-}
-
 // computeStatus derives the summary fields of the status from what the phases observed: failure fields,
 // unavailable replicas, selector, ReplicasReady and Ready conditions, phase, and observedGeneration when the
 // reconcile completed. It runs on every exit path of a reconcile.
 func (r *Reconciler) computeStatus(s *scope, completed bool) {
 	pool := s.pool
 	st := &pool.Status
-	desired := desiredReplicas(pool)
+	desired := ctrlutil.DesiredReplicas(pool)
 	deleting := !pool.DeletionTimestamp.IsZero()
 
 	if completed {

@@ -19,10 +19,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
+	mpmetrics "github.com/machinepool-operator/machinepool-operator/internal/metrics"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -164,6 +166,7 @@ var _ = BeforeSuite(func() {
 	writes = &countingClient{Client: mgr.GetClient(), counts: map[string]int{}}
 	tracker = workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{SyncTimeout: 10 * time.Second, HealthInterval: time.Second})
 	Expect(mgr.Add(tracker)).To(Succeed())
+	Expect(mpmetrics.Register(metrics.Registry)).To(Succeed()) // as cmd does
 	r := &machinepool.Reconciler{
 		Client: writes,
 		// Wider than the default so that a spec and a status write of a provider object land in one batch

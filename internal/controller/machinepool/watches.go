@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -80,11 +81,7 @@ func (r *Reconciler) poolRequests(ctx context.Context, opts ...client.ListOption
 		logf.FromContext(ctx).Error(err, "listing MachinePools to requeue")
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(pools.Items))
-	for i := range pools.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pools.Items[i])})
-	}
-	return reqs
+	return ctrlutil.Requests(pools.Items)
 }
 
 // poolsReferencing maps an infrastructure or bootstrap object to the pools that reference it.
@@ -133,9 +130,9 @@ func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.
 		}
 		return
 	}
-	if a := node.Annotations; a[workload.OwnerKindAnnotation] == "MachinePool" && a[workload.ClusterNamespaceAnnotation] == cluster.Namespace &&
-		a[workload.ClusterNameAnnotation] == cluster.Name && a[workload.OwnerNameAnnotation] != "" {
-		r.enqueue(types.NamespacedName{Namespace: cluster.Namespace, Name: a[workload.OwnerNameAnnotation]})
+	if a := node.Annotations; a[corev1beta1.OwnerKindAnnotation] == "MachinePool" && a[corev1beta1.ClusterNamespaceAnnotation] == cluster.Namespace &&
+		a[corev1beta1.ClusterNameAnnotation] == cluster.Name && a[corev1beta1.OwnerNameAnnotation] != "" {
+		r.enqueue(types.NamespacedName{Namespace: cluster.Namespace, Name: a[corev1beta1.OwnerNameAnnotation]})
 	}
 	for _, key := range []string{"f:" + workload.FullKey(node.Spec.ProviderID), "i:" + workload.InstanceKey(node.Spec.ProviderID)} {
 		if key == "f:" || key == "i:" {

@@ -15,7 +15,6 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
-	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
 // templateLabels puts labels on the pool's template.
@@ -93,16 +92,16 @@ var _ = Describe("the Nodes of MachinePool Machines", func() {
 		w.running(3)
 
 		Eventually(w.nodesOfMachines).Should(And(HaveLen(3), HaveEach(Satisfy(func(n nodeMeta) bool {
-			return n.Annotations[workload.MachineAnnotation] != "" && n.Labels["node.cluster.x-k8s.io/tier"] == "gold"
+			return n.Annotations[corev1beta1.MachineAnnotation] != "" && n.Labels["node.cluster.x-k8s.io/tier"] == "gold"
 		}))))
 		for machine, n := range w.nodesOfMachines() {
 			Expect(n.Annotations).To(And(
-				HaveKeyWithValue(workload.MachineAnnotation, machine),
-				HaveKeyWithValue(workload.ClusterNamespaceAnnotation, w.ns),
-				HaveKeyWithValue(workload.ClusterNameAnnotation, "demo"),
-				HaveKeyWithValue(workload.OwnerKindAnnotation, "MachinePool"),
-				HaveKeyWithValue(workload.OwnerNameAnnotation, "workers"),
-				HaveKeyWithValue(workload.LabelsFromMachineAnnotation, labelsFrom("node-role.kubernetes.io/worker",
+				HaveKeyWithValue(corev1beta1.MachineAnnotation, machine),
+				HaveKeyWithValue(corev1beta1.ClusterNamespaceAnnotation, w.ns),
+				HaveKeyWithValue(corev1beta1.ClusterNameAnnotation, "demo"),
+				HaveKeyWithValue(corev1beta1.OwnerKindAnnotation, "MachinePool"),
+				HaveKeyWithValue(corev1beta1.OwnerNameAnnotation, "workers"),
+				HaveKeyWithValue(corev1beta1.LabelsFromMachineAnnotation, labelsFrom("node-role.kubernetes.io/worker",
 					"node.cluster.x-k8s.io/tier", "prod.node-restriction.kubernetes.io/zone")),
 			), machine)
 			Expect(n.Labels).To(And(
@@ -151,7 +150,7 @@ var _ = Describe("the Nodes of MachinePool Machines", func() {
 		mine := w.nodesOfMachines()[theirs.Name]
 		Expect(mine.Labels).To(HaveKeyWithValue("node.cluster.x-k8s.io/theirs", "y"), "a label set on the Node by someone else stays")
 		Expect(mine.Labels).To(HaveKey("node-role.kubernetes.io/extra"), "a label set on the Machine by someone else stays")
-		Expect(mine.Annotations).To(HaveKeyWithValue(workload.LabelsFromMachineAnnotation, labelsFrom(
+		Expect(mine.Annotations).To(HaveKeyWithValue(corev1beta1.LabelsFromMachineAnnotation, labelsFrom(
 			"node-role.kubernetes.io/worker", "node.cluster.x-k8s.io/disk", "node-role.kubernetes.io/extra")))
 
 		By("in place: the same instances and Nodes")

@@ -34,6 +34,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/drain"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
@@ -52,9 +53,6 @@ const (
 	DrainingReason                 = "Draining"
 	DrainTimeoutReason             = "DrainTimeout"
 )
-
-// defaultNodeDeletionTimeout is Cluster API's default for a Machine's nodeDeletionTimeout.
-const defaultNodeDeletionTimeout = 10 * time.Second
 
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machines,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machines/status;machines/finalizers,verbs=get;update;patch
@@ -130,18 +128,12 @@ func (r *Reconciler) startWhenServed(ctx context.Context, req reconcile.Request)
 		ctrl.LoggerFrom(ctx).Info("Cluster API's Machine CRD is served: reconciling MachinePool Machines")
 		r.controller, err = ctrl.NewControllerManagedBy(r.mgr).
 			Named(ControllerName).
-			For(&capi.Machine{}, builder.WithPredicates(ownedByMachinePool(), r.watchFilter())).
+			For(&capi.Machine{}, builder.WithPredicates(ownedByMachinePool(), ctrlutil.WatchFilter(r.WatchFilter))).
 			WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
 			WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
 			Build(patch.RetryConflicts(r))
 	})
 	return reconcile.Result{}, err
-}
-
-func (r *Reconciler) watchFilter() predicate.Predicate {
-	return predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
-	})
 }
 
 // ownedByMachinePool keeps the Machines a MachinePool controls; the others belong to Cluster API's Machine
@@ -396,7 +388,7 @@ func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster,
 		return ctrl.Result{}, nil // the cache has not seen this controller's last write yet; its event requeues
 	}
 	owner := poolOwner(m)
-	adopted := node.Annotations[workload.OwnerKindAnnotation] == owner.Kind && node.Annotations[workload.OwnerNameAnnotation] == owner.Name
+	adopted := node.Annotations[corev1beta1.OwnerKindAnnotation] == owner.Kind && node.Annotations[corev1beta1.OwnerNameAnnotation] == owner.Name
 	if wait := adoptionGrace - time.Since(node.CreationTimestamp.Time); !adopted && wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
@@ -538,7 +530,7 @@ func (r *Reconciler) nodeOf(ctx context.Context, m *capi.Machine) (*workload.Clu
 // nodeTimeoutPassed says whether nodeDeletionTimeout (default 10s, 0 = forever) has passed since the Machine's
 // deletion began: then an unreachable workload cluster no longer holds it.
 func (r *Reconciler) nodeTimeoutPassed(m *capi.Machine) bool {
-	timeout := defaultNodeDeletionTimeout
+	timeout := corev1beta1.DefaultNodeDeletionTimeout
 	if d := m.Spec.NodeDeletionTimeout; d != nil {
 		timeout = max(d.Duration, 0)
 	}
@@ -561,7 +553,5 @@ func nodeUnreachable(n *corev1.Node) bool {
 }
 
 func (r *Reconciler) event(m *capi.Machine, eventType, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(m, nil, eventType, reason, action, note, args...)
-	}
+	ctrlutil.Event(r.Recorder, m, eventType, reason, action, note, args...)
 }

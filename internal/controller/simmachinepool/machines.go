@@ -53,7 +53,7 @@ func (im *instanceMachines) going(id string) bool {
 // marked says the instance's Machine carries cluster.x-k8s.io/delete-machine.
 func (im *instanceMachines) marked(id string) bool {
 	m := im.machines[id]
-	return m != nil && hasKey(m.Annotations, DeleteMachineAnnotation)
+	return m != nil && hasKey(m.Annotations, corev1beta1.DeleteMachineAnnotation)
 }
 
 // loadMachines reads the pool's SimMachinePoolMachines and, where the Machine CRD is served, their Machines.

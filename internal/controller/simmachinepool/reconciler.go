@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"time"
 
@@ -27,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -36,6 +34,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -105,15 +104,13 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	r.Workload.Subscribe(r.workloadChanged)
-	filter := predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return r.WatchFilter == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == r.WatchFilter
-	})
+	filter := ctrlutil.WatchFilter(r.WatchFilter)
 	r.cache = mgr.GetCache()
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&infrav1beta1.SimMachinePool{}, builder.WithPredicates(filter, notOwnStatus())).
+		For(&infrav1beta1.SimMachinePool{}, builder.WithPredicates(filter, ctrlutil.NotOwnStatus())).
 		Watches(&corev1beta1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(infraOfPool)).
-		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(poolsOwning), builder.WithPredicates(notOwnStatus())).
+		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(poolsOwning), builder.WithPredicates(ctrlutil.NotOwnStatus())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
 		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
@@ -130,12 +127,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.Node) {
 	ctx := context.Background()
 	if node == nil {
-		list := &infrav1beta1.SimMachinePoolList{}
-		if err := r.Client.List(ctx, list, client.InNamespace(cluster.Namespace), client.MatchingLabels{corev1beta1.ClusterNameLabel: cluster.Name}); err != nil {
-			return
-		}
-		for i := range list.Items {
-			r.nodeEvents <- event.GenericEvent{Object: &list.Items[i]}
+		for _, req := range r.poolsOfCluster(ctx, cluster) {
+			r.enqueue(req)
 		}
 		return
 	}
@@ -149,11 +142,16 @@ func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.
 	}
 	for i := range list.Items {
 		for _, req := range poolsOwning(ctx, &list.Items[i]) {
-			smp := &infrav1beta1.SimMachinePool{}
-			smp.Namespace, smp.Name = req.Namespace, req.Name
-			r.nodeEvents <- event.GenericEvent{Object: smp}
+			r.enqueue(req)
 		}
 	}
+}
+
+// enqueue requeues a SimMachinePool through the Node event channel.
+func (r *Reconciler) enqueue(req reconcile.Request) {
+	smp := &infrav1beta1.SimMachinePool{}
+	smp.Namespace, smp.Name = req.Namespace, req.Name
+	r.nodeEvents <- event.GenericEvent{Object: smp}
 }
 
 // pausedBecause says why the SimMachinePool is paused: its own or its MachinePool's paused annotation, or
@@ -186,16 +184,6 @@ func (r *Reconciler) pausedBecause(ctx context.Context, smp *infrav1beta1.SimMac
 	return ""
 }
 
-// notOwnStatus drops the update events of the controller's own status writes.
-func notOwnStatus() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		o, n := e.ObjectOld, e.ObjectNew
-		return o.GetGeneration() != n.GetGeneration() || !reflect.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) ||
-			!reflect.DeepEqual(o.GetLabels(), n.GetLabels()) || !reflect.DeepEqual(o.GetOwnerReferences(), n.GetOwnerReferences()) ||
-			!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
-	}}
-}
-
 func hasKey(m map[string]string, k string) bool {
 	_, ok := m[k]
 	return ok
@@ -208,15 +196,17 @@ func (r *Reconciler) poolsOfKubeconfig(ctx context.Context, o client.Object) []r
 	if !ok {
 		return nil
 	}
+	return r.poolsOfCluster(ctx, types.NamespacedName{Namespace: o.GetNamespace(), Name: clusterName})
+}
+
+// poolsOfCluster lists the SimMachinePools of a workload cluster (the core controller labels them with the
+// cluster name).
+func (r *Reconciler) poolsOfCluster(ctx context.Context, cluster types.NamespacedName) []reconcile.Request {
 	list := &infrav1beta1.SimMachinePoolList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: clusterName}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(cluster.Namespace), client.MatchingLabels{corev1beta1.ClusterNameLabel: cluster.Name}); err != nil {
 		return nil
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return out
+	return ctrlutil.Requests(list.Items)
 }
 
 // infraOfPool maps a MachinePool to the SimMachinePool it references.
@@ -372,39 +362,28 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 		return ctrl.Result{}, err
 	}
 	// New instances have no Node yet; the Nodes of the others are what the plan saw.
-	writeStatus(smp, poolReplicas(pool), instances, nodes, r.blocked(ctx, smp, pool, wc, instances, nodes))
+	writeStatus(smp, ctrlutil.DesiredReplicas(pool), instances, nodes, r.blocked(ctx, smp, pool, wc, instances, nodes))
 
 	// Boots and shutdowns end on their own: look again then (at once if that moment passed meanwhile). Nodes
 	// registering or turning Ready requeue through the workload cluster's Node events.
 	if next := nextChange(instances); !next.IsZero() {
-		requeue = shortestWait(requeue, max(time.Until(next), 100*time.Millisecond))
+		requeue = ctrlutil.Sooner(requeue, max(time.Until(next), 100*time.Millisecond))
 	}
 	return ctrl.Result{RequeueAfter: requeue}, wcErr
-}
-
-func shortestWait(a, b time.Duration) time.Duration {
-	if a == 0 || b < a {
-		return b
-	}
-	return a
 }
 
 // observe gathers what plan needs from the pool, its instances, their Nodes and their Machines.
 func observe(smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, specHash string, instances []cloud.Instance,
 	nodes map[string]*corev1.Node, im *instanceMachines) Observed {
-	o := Observed{Desired: poolReplicas(pool), SpecHash: specHash, Instances: instances, Strategy: smp.Spec.Strategy,
+	o := Observed{Desired: ctrlutil.DesiredReplicas(pool), SpecHash: specHash, Instances: instances, Strategy: smp.Spec.Strategy,
 		ThroughMachines: im.served, Facts: make(map[string]Facts, len(instances))}
 	for _, in := range instances {
 		n := nodes[in.ID]
 		o.Facts[in.ID] = Facts{Going: im.going(in.ID), NodeReady: nodeReady(n),
-			Marked: im.marked(in.ID) || (n != nil && hasKey(n.Annotations, DeleteMachineAnnotation))}
+			Marked: im.marked(in.ID) || (n != nil && hasKey(n.Annotations, corev1beta1.DeleteMachineAnnotation))}
 	}
 	return o
 }
-
-// DeleteMachineAnnotation marks the instance that the cluster-autoscaler or a user wants removed first: on its
-// Machine (what the autoscaler annotates), or on its Node where no Machines exist.
-const DeleteMachineAnnotation = "cluster.x-k8s.io/delete-machine"
 
 func nodeReady(n *corev1.Node) bool {
 	if n == nil {
@@ -515,9 +494,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimM
 }
 
 func (r *Reconciler) event(smp *infrav1beta1.SimMachinePool, eventType, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(smp, nil, eventType, reason, action, note, args...)
-	}
+	ctrlutil.Event(r.Recorder, smp, eventType, reason, action, note, args...)
 }
 
 // launchConfig is what new instances get; its spec hash covers version, instance type and the bootstrap
@@ -538,12 +515,4 @@ func (r *Reconciler) launchConfig(ctx context.Context, smp *infrav1beta1.SimMach
 	sum := sha256.Sum256([]byte(version + "\x00" + instanceType.Name + "\x00" + secretName))
 	return cloud.LaunchConfig{BootstrapSecret: secretName, Version: version, InstanceType: instanceType.Name,
 		FailureDomains: failureDomains, SpecHash: hex.EncodeToString(sum[:])[:16]}, nil
-}
-
-// poolReplicas is the owning pool's spec.replicas: unset means 1, negative 0.
-func poolReplicas(pool *corev1beta1.MachinePool) int32 {
-	if pool.Spec.Replicas == nil {
-		return 1
-	}
-	return max(*pool.Spec.Replicas, 0)
 }

@@ -17,7 +17,6 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
-	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
 )
@@ -126,7 +125,7 @@ var _ = Describe("SimMachinePool controller", func() {
 			Expect(id).To(HavePrefix("sim://local/workers/"))
 			n := node(instanceID(id))
 			Expect(n.Spec.ProviderID).To(Equal(id))
-			Expect(n.Spec.Taints).To(ContainElement(HaveField("Key", sim.UninitializedTaint)))
+			Expect(n.Spec.Taints).To(ContainElement(HaveField("Key", corev1beta1.NodeUninitializedTaint)))
 			Expect(n.Status.Capacity.Memory().Equal(resource.MustParse("4Gi"))).To(BeTrue())
 		}
 		cm := &corev1.ConfigMap{}
