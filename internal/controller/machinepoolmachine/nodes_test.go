@@ -15,6 +15,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 )
 
 // templateLabels puts labels on the pool's template.
@@ -156,5 +157,46 @@ var _ = Describe("the Nodes of MachinePool Machines", func() {
 		By("in place: the same instances and Nodes")
 		Expect(w.nodeNames()).To(Equal(names))
 		Expect(w.providerIDs()).To(ConsistOf(ids))
+	})
+
+	It("find a Machine's Node when the two write its provider ID in different forms, and follow that Node's changes", func() {
+		w := newWorld(1, bootDelay(3*time.Second))
+		var id, providerID string
+		Eventually(func() []infrav1beta1.Instance {
+			smp := &infrav1beta1.SimMachinePool{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: "workers"}, smp)).To(Succeed())
+			return smp.Status.Instances
+		}).Should(ContainElement(Satisfy(func(in infrav1beta1.Instance) bool {
+			id, providerID = in.ID, in.ProviderID
+			return in.ProviderID != ""
+		})))
+		By("its kubelet registering the Node with a longer form of the provider ID, a zone in front (as AWS Nodes say aws:///zone/i-1)")
+		longer := strings.Replace(providerID, "sim://", "sim://zone-a/", 1)
+		Expect(nodes.Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: id}, Spec: corev1.NodeSpec{ProviderID: longer,
+			Taints: []corev1.Taint{{Key: corev1beta1.NodeUninitializedTaint, Effect: corev1.TaintEffectNoSchedule}}}})).To(Succeed())
+		w.running(1)
+		Eventually(w.nodesOfMachines).Should(HaveLen(1))
+		machine := w.machines()[0].Name
+		Eventually(func() map[string]string { return w.nodesOfMachines()[machine].Annotations }).
+			Should(HaveKeyWithValue(corev1beta1.MachineAnnotation, machine))
+
+		By("the Node going NotReady reaching its Machine at once, through the provider-ID index (the kubelet's next heartbeat is 5 s away)")
+		node := &corev1.Node{}
+		Expect(nodes.Get(ctx, client.ObjectKey{Name: id}, node)).To(Succeed())
+		notReady := node.DeepCopy()
+		for i := range notReady.Status.Conditions {
+			if c := &notReady.Status.Conditions[i]; c.Type == corev1.NodeReady {
+				c.Status, c.Reason, c.LastTransitionTime = corev1.ConditionFalse, "KubeletNotReady", metav1.Now()
+			}
+		}
+		Expect(nodes.Status().Patch(ctx, notReady, client.MergeFrom(node))).To(Succeed())
+		Eventually(func() corev1.ConditionStatus {
+			m := &capi.Machine{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: machine}, m)).To(Succeed())
+			if c := conditions.Get(m.Status.Conditions, capi.NodeHealthyCondition); c != nil {
+				return c.Status
+			}
+			return ""
+		}).WithTimeout(3 * time.Second).Should(Equal(corev1.ConditionFalse))
 	})
 })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,9 +85,24 @@ type Reconciler struct {
 
 	mu       sync.Mutex
 	watching map[schema.GroupKind]bool
-	// byProviderID maps the provider IDs of the Machines seen to the Machine, so a Node change requeues its
-	// Machine without a list.
-	byProviderID map[string]types.NamespacedName
+	// filter is the watch filter, applied to Node-driven requeues too.
+	filter predicate.Predicate
+	// indexed is set once the Machine cache has the provider-ID index Node changes are looked up in.
+	indexed atomic.Bool
+}
+
+// providerIDIndex indexes Machines by the instance key of their provider ID (workload.InstanceKey, as the Node
+// index does), so that "aws:///zone/i-1" on a Machine and "aws:////i-1" on its Node meet; candidates are then
+// confirmed with workload.SameInstance.
+const providerIDIndex = "spec.providerID.instance"
+
+func machineProviderIDKey(o client.Object) []string {
+	if id := o.(*capi.Machine).Spec.ProviderID; id != nil {
+		if k := workload.InstanceKey(*id); k != "" {
+			return []string{k}
+		}
+	}
+	return nil
 }
 
 // SetupWithManager waits for Cluster API's Machine CRD (a small watch on CRDs) and starts the controller once
@@ -95,8 +111,8 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 	r.mgr = mgr
 	r.cache = mgr.GetCache()
 	r.watching = map[schema.GroupKind]bool{}
-	r.byProviderID = map[string]types.NamespacedName{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
+	r.filter = ctrlutil.WatchFilter(r.WatchFilter)
 	if r.Workload == nil {
 		return errors.New("the machinepoolmachine controller needs the manager's workload.Tracker")
 	}
@@ -126,9 +142,13 @@ func (r *Reconciler) startWhenServed(ctx context.Context, req reconcile.Request)
 	var err error
 	r.started.Do(func() {
 		ctrl.LoggerFrom(ctx).Info("Cluster API's Machine CRD is served: reconciling MachinePool Machines")
+		if err = r.cache.IndexField(ctx, &capi.Machine{}, providerIDIndex, machineProviderIDKey); err != nil {
+			return
+		}
+		r.indexed.Store(true)
 		r.controller, err = ctrl.NewControllerManagedBy(r.mgr).
 			Named(ControllerName).
-			For(&capi.Machine{}, builder.WithPredicates(ownedByMachinePool(), ctrlutil.WatchFilter(r.WatchFilter))).
+			For(&capi.Machine{}, builder.WithPredicates(ownedByMachinePool(), r.filter)).
 			WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
 			WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
 			Build(patch.RetryConflicts(r))
@@ -158,15 +178,23 @@ func (r *Reconciler) nodeChanged(_ types.NamespacedName, node *corev1.Node) {
 	if node == nil || node.Spec.ProviderID == "" {
 		return
 	}
-	r.mu.Lock()
-	key, ok := r.byProviderID[workload.FullKey(node.Spec.ProviderID)]
-	r.mu.Unlock()
-	if !ok {
+	key := workload.InstanceKey(node.Spec.ProviderID)
+	if key == "" || !r.indexed.Load() {
 		return
 	}
-	m := &capi.Machine{}
-	m.Namespace, m.Name = key.Namespace, key.Name
-	r.nodeEvents <- event.GenericEvent{Object: m}
+	machines := &capi.MachineList{}
+	if err := r.Client.List(context.Background(), machines, client.MatchingFields{providerIDIndex: key}); err != nil {
+		return
+	}
+	for i := range machines.Items {
+		m := &machines.Items[i]
+		if m.Spec.ProviderID == nil || !workload.SameInstance(*m.Spec.ProviderID, node.Spec.ProviderID) {
+			continue
+		}
+		if poolOwner(m) != nil && r.filter.Generic(event.GenericEvent{Object: m}) {
+			r.nodeEvents <- event.GenericEvent{Object: m}
+		}
+	}
 }
 
 // ensureWatch watches an infra machine kind, requeueing the Machine that controls each object.
@@ -261,13 +289,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 // forget drops what the controller keeps of a Machine that is gone.
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.Workload.Release(workloadUser(key))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id, k := range r.byProviderID {
-		if k == key {
-			delete(r.byProviderID, id)
-		}
-	}
 }
 
 // infraMachine reads the Machine's infra machine; nil when it does not exist.
@@ -339,9 +360,6 @@ func (r *Reconciler) reconcileNode(ctx context.Context, m *capi.Machine, interru
 		r.summarize(m)
 		return ctrl.Result{}, nil
 	}
-	r.mu.Lock()
-	r.byProviderID[workload.FullKey(*m.Spec.ProviderID)] = client.ObjectKeyFromObject(m)
-	r.mu.Unlock()
 	defer r.summarize(m)
 	wc, err := r.workloadCluster(ctx, m)
 	if errors.Is(err, workload.ErrNoKubeconfig) {
