@@ -23,6 +23,7 @@ type options struct {
 	observedGeneration *int64
 	onWrite            func(resourceVersion string)
 	withoutStatus      bool
+	ownedConditions    []string
 }
 
 // WithoutStatus writes only the metadata/spec patch; the status Apply leaves for a later call (the object
@@ -94,6 +95,24 @@ func Apply(ctx context.Context, c client.Client, original, obj client.Object, op
 			}
 			statusAfter = current["status"]
 		}
+	}
+	if !o.withoutStatus && !reflect.DeepEqual(statusBefore, statusAfter) && len(o.ownedConditions) > 0 {
+		// The base is what was read, with the metadata/spec this call may just have written.
+		base, ok := original.DeepCopyObject().(client.Object)
+		if !ok {
+			return fmt.Errorf("%T is not a client.Object", original)
+		}
+		if err := restoreStatus(base, statusBefore); err != nil {
+			return err
+		}
+		base.SetResourceVersion(obj.GetResourceVersion())
+		if err := patchStatusOwningConditions(ctx, c, base, obj, o.ownedConditions); err != nil {
+			return err
+		}
+		if o.onWrite != nil {
+			o.onWrite(obj.GetResourceVersion())
+		}
+		return nil
 	}
 	if !o.withoutStatus && !reflect.DeepEqual(statusBefore, statusAfter) {
 		if err := c.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil {

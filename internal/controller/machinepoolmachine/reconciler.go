@@ -91,6 +91,11 @@ type Reconciler struct {
 	indexed atomic.Bool
 }
 
+// ownedConditions are the Machine conditions this controller sets; others (a health check's
+// HealthCheckSucceeded and OwnerRemediated) are left as the API server has them.
+var ownedConditions = []string{string(corev1beta1.ReadyCondition), string(corev1beta1.BootstrapReadyCondition),
+	string(corev1beta1.InfrastructureReadyCondition), string(capi.NodeHealthyCondition), string(capi.DrainingSucceededCondition)}
+
 // providerIDIndex indexes Machines by the instance key of their provider ID (workload.InstanceKey, as the Node
 // index does), so that "aws:///zone/i-1" on a Machine and "aws:////i-1" on its Node meet; candidates are then
 // confirmed with workload.SameInstance.
@@ -235,7 +240,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if reterr == nil { // a reconcile that failed has not acted on all of the spec
 			m.Status.ObservedGeneration = m.Generation
 		}
-		if err := patch.Apply(ctx, r.Client, original, m); err != nil && !apierrors.IsNotFound(err) {
+		if err := patch.Apply(ctx, r.Client, original, m, patch.OwnedConditions(ownedConditions...)); err != nil && !apierrors.IsNotFound(err) {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 	}()
