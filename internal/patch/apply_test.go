@@ -75,7 +75,11 @@ func (w *writes) client() client.Client {
 
 func (w *writes) add(s string) { w.mu.Lock(); w.log = append(w.log, s); w.mu.Unlock() }
 
-func (w *writes) all() []string { w.mu.Lock(); defer w.mu.Unlock(); return append([]string(nil), w.log...) }
+func (w *writes) all() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.log...)
+}
 
 func newPool() *corev1beta1.MachinePool {
 	GinkgoHelper()
