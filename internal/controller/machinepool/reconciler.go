@@ -3,7 +3,6 @@ package machinepool
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -72,7 +71,7 @@ type Reconciler struct {
 	// written holds, per pool this controller just wrote, the resourceVersions the pool had before its last
 	// write (before the reconcile, and between its spec and status patches): while the cache serves one of
 	// them, it has not seen that write yet.
-	written map[types.NamespacedName][]string
+	written patch.CacheGuard[types.NamespacedName]
 	// standaloneLogged makes the "Cluster API is not installed" message appear once, and again after a change.
 	standaloneLogged *bool
 }
@@ -84,7 +83,6 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}
 	r.cache = mgr.GetCache()
 	r.watching = map[schema.GroupKind]bool{}
-	r.written = map[types.NamespacedName][]string{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	if r.Workload == nil {
 		return errNoTracker
@@ -155,12 +153,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetReplicas(req.Namespace, req.Name)
-			r.forgetWrite(req.NamespacedName)
+			r.written.Forget(req.NamespacedName)
 			r.Workload.Release(workloadUser(req.NamespacedName))
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.cacheBehindOwnWrite(req.NamespacedName, pool.ResourceVersion) {
+	if r.written.Behind(req.NamespacedName, pool.ResourceVersion) {
 		// Acting on the version before this controller's last write would repeat that write; come back when the
 		// cache has it (a spec write brings a watch event sooner).
 		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
@@ -203,7 +201,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		// Every version the pool had before this reconcile's last write is one the cache must move past.
 		if len(s.superseded) > 1 {
-			r.recordWrite(req.NamespacedName, s.superseded[:len(s.superseded)-1])
+			r.written.Wrote(req.NamespacedName, s.superseded[:len(s.superseded)-1]...)
 		}
 	}()
 
@@ -264,34 +262,6 @@ func (r *Reconciler) persistFinalizer(ctx context.Context, s *scope) error {
 
 // cacheCatchUpDelay is how long a reconcile that found the cache behind the controller's own write waits.
 const cacheCatchUpDelay = 50 * time.Millisecond
-
-func (r *Reconciler) recordWrite(key types.NamespacedName, superseded []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.written[key] = superseded
-}
-
-func (r *Reconciler) forgetWrite(key types.NamespacedName) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.written, key)
-}
-
-// cacheBehindOwnWrite says whether the cache still serves a version a pool had before this controller's last
-// write to it. Any other version (the write, or a later one) ends the wait.
-func (r *Reconciler) cacheBehindOwnWrite(key types.NamespacedName, cached string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	superseded, ok := r.written[key]
-	if !ok {
-		return false
-	}
-	if slices.Contains(superseded, cached) {
-		return true
-	}
-	delete(r.written, key)
-	return false
-}
 
 func lowestRequeue(a, b ctrl.Result) ctrl.Result {
 	switch {

@@ -81,7 +81,7 @@ type Reconciler struct {
 
 	// nodeWrites keeps the Node versions this controller wrote over, so that a reconcile reading one of them
 	// from the cache does not repeat the write.
-	nodeWrites writtenVersions
+	nodeWrites patch.CacheGuard[types.UID]
 
 	mu       sync.Mutex
 	watching map[schema.GroupKind]bool
@@ -407,7 +407,7 @@ func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster,
 	if err != nil || raw == nil {
 		return ctrl.Result{}, err
 	}
-	if r.nodeWrites.behind(node) {
+	if r.nodeWrites.Behind(node.UID, node.ResourceVersion) {
 		return ctrl.Result{}, nil // the cache has not seen this controller's last write yet; its event requeues
 	}
 	owner := poolOwner(m)
@@ -421,7 +421,7 @@ func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster,
 		}
 		return ctrl.Result{}, fmt.Errorf("updating Node %s: %w", node.Name, err)
 	}
-	r.nodeWrites.wrote(node)
+	r.nodeWrites.Wrote(node.UID, node.ResourceVersion)
 	return ctrl.Result{}, nil
 }
 
@@ -514,7 +514,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, m *capi.Machine, infra
 			}
 			r.event(m, corev1.EventTypeWarning, "NodeDeletionFailed", "Delete", "gave up deleting Node %s: %v", node.Name, err)
 		}
-		r.nodeWrites.forget(node)
+		r.nodeWrites.Forget(node.UID)
 	}
 	controllerutil.RemoveFinalizer(m, capi.MachineFinalizer)
 	r.forget(client.ObjectKeyFromObject(m))
