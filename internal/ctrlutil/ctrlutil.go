@@ -4,6 +4,8 @@
 package ctrlutil
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -51,11 +54,13 @@ func Requests[T any, PT interface {
 	return out
 }
 
-// Event records an event on obj when recorder is set (suites may leave it nil).
-func Event(recorder events.EventRecorder, obj runtime.Object, eventType, reason, action, note string, args ...any) {
+// Event records a state change: an event on obj when recorder is set (suites may leave it nil), and the same
+// note in the log at level 0 (the reconcile's logger already names the object).
+func Event(ctx context.Context, recorder events.EventRecorder, obj runtime.Object, eventType, reason, action, note string, args ...any) {
 	if recorder != nil {
 		recorder.Eventf(obj, nil, eventType, reason, action, note, args...)
 	}
+	logf.FromContext(ctx).Info(fmt.Sprintf(note, args...), "reason", reason, "type", eventType)
 }
 
 // Sooner returns the shorter of two requeue delays, where 0 means "no requeue" and loses to any other.

@@ -96,7 +96,7 @@ func withOwnedConditions(base, obj client.Object, owned []string) (client.Object
 	} else {
 		delete(status, "conditions")
 	}
-	changed := !reflect.DeepEqual(storedStatus, status) && !(len(storedStatus) == 0 && len(status) == 0)
+	changed := !reflect.DeepEqual(storedStatus, status) && (len(storedStatus) != 0 || len(status) != 0)
 	stored["status"] = status
 	want, ok := base.DeepCopyObject().(client.Object)
 	if !ok {

@@ -12,7 +12,7 @@ import (
 
 // RetryConflicts wraps a reconciler so that a reconcile that failed only because an object changed since it was
 // read ("the object has been modified": a cache behind another writer) is retried through the work queue's
-// rate limiter, like an error, but logged at verbosity 1 instead of as an error: with cached reads it is
+// rate limiter, like an error, but logged at verbosity 2 (a decision) instead of as an error: with cached reads it is
 // expected, not a fault. A reconcile that failed for any other reason as well returns its errors unchanged.
 func RetryConflicts(r reconcile.Reconciler) reconcile.Reconciler {
 	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -20,7 +20,7 @@ func RetryConflicts(r reconcile.Reconciler) reconcile.Reconciler {
 		if err == nil || !OnlyConflicts(err) {
 			return res, err
 		}
-		ctrl.LoggerFrom(ctx).V(1).Info("Write conflict, retrying", "conflict", err.Error())
+		ctrl.LoggerFrom(ctx).V(2).Info("write conflict, retrying", "conflict", err.Error())
 		//nolint:staticcheck // Requeue is the work queue's rate-limited retry, which a conflict wants as an error would.
 		return reconcile.Result{Requeue: true}, nil
 	})

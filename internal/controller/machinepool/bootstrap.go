@@ -34,14 +34,14 @@ func (r *Reconciler) reconcileBootstrap(ctx context.Context, s *scope) (ctrl.Res
 	switch {
 	case errors.Is(err, errKindNotServed):
 		pool.Status.BootstrapReady = b.DataSecretName != nil
-		r.markFalse(pool, corev1beta1.BootstrapReadyCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityError,
+		r.markFalse(ctx, pool, corev1beta1.BootstrapReadyCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityError,
 			"%v; install its bootstrap provider or fix spec.template.spec.bootstrap.configRef", err)
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, err
 	case obj == nil:
 		pool.Status.BootstrapReady = b.DataSecretName != nil
-		r.markFalse(pool, corev1beta1.BootstrapReadyCondition, corev1beta1.BootstrapConfigNotFoundReason, corev1beta1.ConditionSeverityWarning,
+		r.markFalse(ctx, pool, corev1beta1.BootstrapReadyCondition, corev1beta1.BootstrapConfigNotFoundReason, corev1beta1.ConditionSeverityWarning,
 			"%s %s/%s does not exist; create it or fix spec.template.spec.bootstrap.configRef", ref.Kind, pool.Namespace, ref.Name)
 		return ctrl.Result{}, nil
 	}
@@ -58,12 +58,12 @@ func (r *Reconciler) reconcileBootstrap(ctx context.Context, s *scope) (ctrl.Res
 	ready, rerr := contract.BootstrapConfig.Ready(obj)
 	name, found, nerr := contract.BootstrapConfig.DataSecretName(obj)
 	if err := errors.Join(ferr, rerr, nerr); err != nil {
-		r.markFalse(pool, corev1beta1.BootstrapReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
+		r.markFalse(ctx, pool, corev1beta1.BootstrapReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
 		return ctrl.Result{}, nil
 	}
 	if !failure.IsZero() {
 		s.failures = append(s.failures, failure)
-		r.markFalse(pool, corev1beta1.BootstrapReadyCondition, corev1beta1.BootstrapFailedReason, corev1beta1.ConditionSeverityError,
+		r.markFalse(ctx, pool, corev1beta1.BootstrapReadyCondition, corev1beta1.BootstrapFailedReason, corev1beta1.ConditionSeverityError,
 			"%s %s reports a failure: %s", ref.Kind, ref.Name, describeFailure(failure))
 		return ctrl.Result{}, nil
 	}
@@ -75,7 +75,7 @@ func (r *Reconciler) reconcileBootstrap(ctx context.Context, s *scope) (ctrl.Res
 	}
 	// A pool that already has its data keeps running while the config regenerates it.
 	pool.Status.BootstrapReady = b.DataSecretName != nil
-	r.markFalse(pool, corev1beta1.BootstrapReadyCondition, corev1beta1.WaitingForDataSecretReason, corev1beta1.ConditionSeverityInfo,
+	r.markFalse(ctx, pool, corev1beta1.BootstrapReadyCondition, corev1beta1.WaitingForDataSecretReason, corev1beta1.ConditionSeverityInfo,
 		"waiting for %s %s to report status.dataSecretName", ref.Kind, ref.Name)
 	return ctrl.Result{}, nil
 }
@@ -101,11 +101,11 @@ func describeFailure(f contract.Failure) string {
 
 // markFalse sets a condition to False and, when its reason changes to one that needs a user (Warning or
 // Error), records an event once.
-func (r *Reconciler) markFalse(pool *corev1beta1.MachinePool, t corev1beta1.ConditionType, reason string, severity corev1beta1.ConditionSeverity, format string, args ...any) {
+func (r *Reconciler) markFalse(ctx context.Context, pool *corev1beta1.MachinePool, t corev1beta1.ConditionType, reason string, severity corev1beta1.ConditionSeverity, format string, args ...any) {
 	prev := conditions.Get(pool.Status.Conditions, t)
 	conditions.MarkFalse(&pool.Status.Conditions, t, reason, severity, format, args...)
 	if severity == corev1beta1.ConditionSeverityInfo || (prev != nil && prev.Status == corev1.ConditionFalse && prev.Reason == reason) {
 		return
 	}
-	r.event(pool, corev1.EventTypeWarning, reason, "Reconcile", "%s", conditions.Get(pool.Status.Conditions, t).Message)
+	r.event(ctx, pool, corev1.EventTypeWarning, reason, "Reconcile", "%s", conditions.Get(pool.Status.Conditions, t).Message)
 }

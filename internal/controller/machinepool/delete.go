@@ -42,7 +42,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, s *scope) (ctrl.Result
 			if err := r.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
 				return ctrl.Result{}, fmt.Errorf("deleting %s %s: %w", ref.Kind, klog.KObj(obj), err)
 			}
-			r.event(pool, corev1.EventTypeNormal, "Deleting", "Delete", "deleting %s %s", ref.Kind, ref.Name)
+			r.event(ctx, pool, corev1.EventTypeNormal, "Deleting", "Delete", "deleting %s %s", ref.Kind, ref.Name)
 		}
 		waiting = append(waiting, ref.Kind+" "+ref.Name)
 	}
@@ -97,7 +97,7 @@ func (r *Reconciler) deleteNodes(ctx context.Context, s *scope) error {
 		timeout = max(d.Duration, 0)
 	}
 	if timeout > 0 && time.Since(pool.DeletionTimestamp.Time) > timeout {
-		r.event(pool, corev1.EventTypeWarning, "NodeDeletionFailed", "Delete",
+		r.event(ctx, pool, corev1.EventTypeWarning, "NodeDeletionFailed", "Delete",
 			"gave up deleting the pool's Nodes after nodeDeletionTimeout %s: %v; delete them from the workload cluster by hand", timeout, err)
 		return nil
 	}
@@ -136,7 +136,7 @@ func (r *Reconciler) deleteNodesOnce(ctx context.Context, pool *corev1beta1.Mach
 		}
 	}
 	if len(errs) == 0 && len(targets) > 0 {
-		r.event(pool, corev1.EventTypeNormal, "NodesDeleted", "Delete", "deleted %d Nodes from the workload cluster", len(targets))
+		r.event(ctx, pool, corev1.EventTypeNormal, "NodesDeleted", "Delete", "deleted %d Nodes from the workload cluster", len(targets))
 		pool.Status.NodeRefs = nil
 	}
 	return errors.Join(errs...)

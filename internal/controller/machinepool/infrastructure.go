@@ -24,14 +24,14 @@ func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctr
 	switch {
 	case errors.Is(err, errKindNotServed):
 		pool.Status.InfrastructureReady = false
-		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityError,
+		r.markFalse(ctx, pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityError,
 			"%v; install its infrastructure provider or fix spec.template.spec.infrastructureRef", err)
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, err
 	case obj == nil:
 		pool.Status.InfrastructureReady = false
-		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InfrastructureNotFoundReason, corev1beta1.ConditionSeverityWarning,
+		r.markFalse(ctx, pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InfrastructureNotFoundReason, corev1beta1.ConditionSeverityWarning,
 			"%s %s/%s does not exist; create it or fix spec.template.spec.infrastructureRef", ref.Kind, pool.Namespace, ref.Name)
 		return ctrl.Result{}, nil
 	}
@@ -45,7 +45,7 @@ func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctr
 	replicas, replicasFound, rerr := contract.InfraMachinePool.Replicas(obj)
 	provisioned, perr := contract.InfraMachinePool.Provisioned(obj)
 	if err := errors.Join(ferr, ierr, rerr, perr); err != nil {
-		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
+		r.markFalse(ctx, pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
 		return ctrl.Result{}, nil
 	}
 
@@ -63,12 +63,12 @@ func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctr
 	switch {
 	case !failure.IsZero():
 		s.failures = append(s.failures, failure)
-		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InfrastructureFailedReason, corev1beta1.ConditionSeverityError,
+		r.markFalse(ctx, pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InfrastructureFailedReason, corev1beta1.ConditionSeverityError,
 			"%s %s reports a failure: %s", ref.Kind, ref.Name, describeFailure(failure))
 	case provisioned:
 		conditions.MarkTrue(&pool.Status.Conditions, corev1beta1.InfrastructureReadyCondition)
 	default:
-		r.markFalse(pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.WaitingForInfrastructureReason, corev1beta1.ConditionSeverityInfo,
+		r.markFalse(ctx, pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.WaitingForInfrastructureReason, corev1beta1.ConditionSeverityInfo,
 			"waiting for %s %s to report status.ready", ref.Kind, ref.Name)
 	}
 	return ctrl.Result{}, nil

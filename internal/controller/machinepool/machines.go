@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -48,7 +49,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 	}
 	kind, err := contract.InfraMachinePool.InfrastructureMachineKind(s.infra)
 	if err != nil {
-		r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
+		r.markFalse(ctx, pool, corev1beta1.MachinesCreatedCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
 		return ctrl.Result{}, nil
 	}
 	if kind == "" {
@@ -60,7 +61,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if !served {
-		r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.MachineCRDNotServedReason, corev1beta1.ConditionSeverityInfo,
+		r.markFalse(ctx, pool, corev1beta1.MachinesCreatedCondition, corev1beta1.MachineCRDNotServedReason, corev1beta1.ConditionSeverityInfo,
 			"%s keeps a %s per instance, but Cluster API's Machine CRD is not installed: no MachinePool Machines, so the cluster-autoscaler cannot pick the Node it scales down",
 			s.infra.GetKind(), kind)
 		return ctrl.Result{}, nil
@@ -71,7 +72,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 	infraMachines.SetGroupVersionKind(infraGVK.GroupVersion().WithKind(kind + "List"))
 	if err := r.Client.List(ctx, infraMachines, client.InNamespace(pool.Namespace), machineSelector(pool)); err != nil {
 		if meta.IsNoMatchError(err) {
-			r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityWarning,
+			r.markFalse(ctx, pool, corev1beta1.MachinesCreatedCondition, corev1beta1.KindNotServedReason, corev1beta1.ConditionSeverityWarning,
 				"%s reports status.infrastructureMachineKind %s, which is not served", s.infra.GetKind(), infraGVK)
 			return ctrl.Result{}, nil
 		}
@@ -114,6 +115,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 				errs = append(errs, fmt.Errorf("creating Machine %s: %w", desired.Name, err))
 				continue
 			}
+			ctrl.LoggerFrom(ctx).Info("created Machine", "Machine", klog.KObj(desired), "infrastructureRef", desired.Spec.InfrastructureRef.Name)
 		} else if changed {
 			if err := r.Client.Patch(ctx, desired, client.MergeFrom(existing), MachineFieldOwner); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("updating Machine %s: %w", desired.Name, err))
@@ -122,7 +124,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		s.machines.add(im, desired)
 	}
 	if err := errors.Join(errs...); err != nil {
-		r.markFalse(pool, corev1beta1.MachinesCreatedCondition, corev1beta1.MachineCreationFailedReason, corev1beta1.ConditionSeverityWarning, "%v", err)
+		r.markFalse(ctx, pool, corev1beta1.MachinesCreatedCondition, corev1beta1.MachineCreationFailedReason, corev1beta1.ConditionSeverityWarning, "%v", err)
 		return ctrl.Result{}, err
 	}
 	conditions.MarkTrue(&pool.Status.Conditions, corev1beta1.MachinesCreatedCondition)
@@ -305,6 +307,8 @@ func (r *Reconciler) deleteMachines(ctx context.Context, pool *corev1beta1.Machi
 		if m.DeletionTimestamp.IsZero() {
 			if err := r.Client.Delete(ctx, m); err != nil && !apierrors.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("deleting Machine %s: %w", m.Name, err))
+			} else {
+				ctrl.LoggerFrom(ctx).Info("deleted Machine", "Machine", klog.KObj(m))
 			}
 		}
 	}

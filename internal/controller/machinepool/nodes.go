@@ -67,6 +67,7 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, s *scope) (ctrl.Result,
 		if err := r.persistFinalizer(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
+		ctrl.LoggerFrom(ctx).V(2).Info("adopting Nodes", "count", len(adopt), "first", adopt[0].Name)
 	}
 	errs = append(errs, wc.Each(len(adopt), func(i int) error {
 		err := wc.Patch(ctx, adopt[i].DeepCopy(), client.RawPatch(types.MergePatchType, patches[i]))
@@ -156,7 +157,7 @@ func (r *Reconciler) retireNodes(ctx context.Context, s *scope, wc *workload.Clu
 	// One event per pass, however many Nodes went: a scale-in of hundreds must not cost hundreds of writes.
 	if len(retired) > 0 {
 		sort.Strings(retired)
-		r.event(pool, corev1.EventTypeNormal, "NodesRetired", "Delete",
+		r.event(ctx, pool, corev1.EventTypeNormal, "NodesRetired", "Delete",
 			"deleted %d Nodes whose instances left the pool: %s", len(retired), truncateList(retired, 10))
 	}
 	return err
@@ -180,7 +181,7 @@ func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.Mach
 	}
 	if version == "" {
 		r.Workload.Release(workloadUser(client.ObjectKeyFromObject(pool)))
-		r.markFalse(pool, corev1beta1.ReplicasReadyCondition, corev1beta1.WaitingForKubeconfigReason, corev1beta1.ConditionSeverityInfo,
+		r.markFalse(ctx, pool, corev1beta1.ReplicasReadyCondition, corev1beta1.WaitingForKubeconfigReason, corev1beta1.ConditionSeverityInfo,
 			"waiting for Secret %s/%s with the workload cluster's kubeconfig", pool.Namespace, workload.KubeconfigSecretName(pool.Spec.ClusterName))
 		return nil, nil
 	}
@@ -189,7 +190,7 @@ func (r *Reconciler) workloadCluster(ctx context.Context, pool *corev1beta1.Mach
 		err = wc.Healthy()
 	}
 	if err != nil {
-		r.markFalse(pool, corev1beta1.ReplicasReadyCondition, corev1beta1.WorkloadClusterUnreachableReason, corev1beta1.ConditionSeverityWarning,
+		r.markFalse(ctx, pool, corev1beta1.ReplicasReadyCondition, corev1beta1.WorkloadClusterUnreachableReason, corev1beta1.ConditionSeverityWarning,
 			"cannot read the workload cluster's Nodes; replica counts are as last seen: %v", err)
 		if wc != nil {
 			return nil, nil // the health watch requeues the pool when the cluster answers again

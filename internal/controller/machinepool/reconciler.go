@@ -159,6 +159,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.written.Behind(req.NamespacedName, pool.ResourceVersion) {
+		ctrl.LoggerFrom(ctx).V(4).Info("the cache still serves the pool from before this controller's last write; waiting for it", "resourceVersion", pool.ResourceVersion)
 		// Acting on the version before this controller's last write would repeat that write; come back when the
 		// cache has it (a spec write brings a watch event sooner).
 		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
@@ -192,6 +193,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		completed := reterr == nil
 		r.computeStatus(s, completed)
 		recordReplicas(pool)
+		logStatusChanges(ctx, s.original, pool)
 		var opts []patch.Option
 		if completed {
 			opts = append(opts, patch.FollowOwnSpecWrite(&pool.Status.ObservedGeneration))
@@ -276,8 +278,21 @@ func lowestRequeue(a, b ctrl.Result) ctrl.Result {
 }
 
 // event records an event on the pool for something a user acts on.
-func (r *Reconciler) event(pool *corev1beta1.MachinePool, eventType, reason, action, note string, args ...any) {
-	ctrlutil.Event(r.Recorder, pool, eventType, reason, action, note, args...)
+func (r *Reconciler) event(ctx context.Context, pool *corev1beta1.MachinePool, eventType, reason, action, note string, args ...any) {
+	ctrlutil.Event(ctx, r.Recorder, pool, eventType, reason, action, note, args...)
 }
 
 var _ reconcile.Reconciler = &Reconciler{}
+
+// logStatusChanges logs the pool's state changes at level 0: its phase, and the replicas its infrastructure
+// reports and that are Ready.
+func logStatusChanges(ctx context.Context, before, after *corev1beta1.MachinePool) {
+	log := ctrl.LoggerFrom(ctx)
+	if before.Status.Phase != after.Status.Phase {
+		log.Info("phase changed", "from", before.Status.Phase, "to", after.Status.Phase)
+	}
+	if before.Status.Replicas != after.Status.Replicas || before.Status.ReadyReplicas != after.Status.ReadyReplicas {
+		log.Info("replicas changed", "desired", ctrlutil.DesiredReplicas(after), "replicas", after.Status.Replicas,
+			"ready", after.Status.ReadyReplicas, "previousReplicas", before.Status.Replicas, "previousReady", before.Status.ReadyReplicas)
+	}
+}

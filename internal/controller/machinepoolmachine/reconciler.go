@@ -260,7 +260,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		m.Status.InfrastructureReady = false
 		conditions.MarkFalse(&m.Status.Conditions, corev1beta1.InfrastructureReadyCondition, InfrastructureNotFoundReason, corev1beta1.ConditionSeverityWarning,
 			"%s %s does not exist", m.Spec.InfrastructureRef.Kind, m.Spec.InfrastructureRef.Name)
-		r.setPhase(m)
+		r.setPhase(ctx, m)
 		return ctrl.Result{}, nil
 	}
 	if err := r.own(ctx, m, infra); err != nil {
@@ -287,7 +287,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		conditions.MarkFalse(&m.Status.Conditions, corev1beta1.InfrastructureReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
 	}
 	res, err := r.reconcileNode(ctx, m, interruptible)
-	r.setPhase(m)
+	r.setPhase(ctx, m)
 	return res, err
 }
 
@@ -415,6 +415,7 @@ func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster,
 	if wait := adoptionGrace - time.Since(node.CreationTimestamp.Time); !adopted && wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
+	ctrl.LoggerFrom(ctx).V(2).Info("updating the Node's Machine annotations and labels", "node", node.Name)
 	if err := wc.Patch(ctx, node.DeepCopy(), client.RawPatch(types.MergePatchType, raw)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
@@ -442,7 +443,8 @@ func (r *Reconciler) summarize(m *capi.Machine) {
 }
 
 // setPhase follows Cluster API's Machine phases.
-func (r *Reconciler) setPhase(m *capi.Machine) {
+func (r *Reconciler) setPhase(ctx context.Context, m *capi.Machine) {
+	log := ctrl.LoggerFrom(ctx)
 	phase := capi.MachinePhasePending
 	switch {
 	case !m.DeletionTimestamp.IsZero():
@@ -455,6 +457,7 @@ func (r *Reconciler) setPhase(m *capi.Machine) {
 		phase = capi.MachinePhaseProvisioning
 	}
 	if m.Status.Phase != phase {
+		log.Info("phase changed", "from", m.Status.Phase, "to", phase)
 		m.Status.Phase = phase
 		now := metav1.Now()
 		m.Status.LastUpdated = &now
@@ -464,7 +467,7 @@ func (r *Reconciler) setPhase(m *capi.Machine) {
 // reconcileDelete drains the Node, deletes the infra machine and waits for it, deletes the Node, then lets the
 // Machine go.
 func (r *Reconciler) reconcileDelete(ctx context.Context, m *capi.Machine, infra *unstructured.Unstructured) (ctrl.Result, error) {
-	r.setPhase(m)
+	r.setPhase(ctx, m)
 	if !controllerutil.ContainsFinalizer(m, capi.MachineFinalizer) {
 		return ctrl.Result{}, nil
 	}
@@ -485,10 +488,10 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, m *capi.Machine, infra
 		case res.TimedOut:
 			conditions.MarkFalse(&m.Status.Conditions, capi.DrainingSucceededCondition, DrainTimeoutReason, corev1beta1.ConditionSeverityWarning,
 				"gave up draining Node %s after nodeDrainTimeout %s: %d Pods left", node.Name, timeout, res.Waiting)
-			r.event(m, corev1.EventTypeWarning, DrainTimeoutReason, "Drain", "gave up draining Node %s after %s", node.Name, timeout)
+			r.event(ctx, m, corev1.EventTypeWarning, DrainTimeoutReason, "Drain", "gave up draining Node %s after %s", node.Name, timeout)
 		case res.Done:
 			conditions.MarkTrue(&m.Status.Conditions, capi.DrainingSucceededCondition)
-			r.event(m, corev1.EventTypeNormal, "NodeDrained", "Drain", "drained Node %s", node.Name)
+			r.event(ctx, m, corev1.EventTypeNormal, "NodeDrained", "Drain", "drained Node %s", node.Name)
 		default:
 			conditions.MarkFalse(&m.Status.Conditions, capi.DrainingSucceededCondition, DrainingReason, corev1beta1.ConditionSeverityInfo,
 				"draining Node %s: %d Pods left, %d held back by a PodDisruptionBudget", node.Name, res.Waiting, res.Blocked)
@@ -512,11 +515,14 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, m *capi.Machine, infra
 			if !r.nodeTimeoutPassed(m) {
 				return ctrl.Result{}, fmt.Errorf("deleting Node %s: %w", node.Name, err)
 			}
-			r.event(m, corev1.EventTypeWarning, "NodeDeletionFailed", "Delete", "gave up deleting Node %s: %v", node.Name, err)
+			r.event(ctx, m, corev1.EventTypeWarning, "NodeDeletionFailed", "Delete", "gave up deleting Node %s: %v", node.Name, err)
+		} else {
+			ctrl.LoggerFrom(ctx).Info("deleted Node", "node", node.Name)
 		}
 		r.nodeWrites.Forget(node.UID)
 	}
 	controllerutil.RemoveFinalizer(m, capi.MachineFinalizer)
+	ctrl.LoggerFrom(ctx).Info("Machine deleted: its Node and infrastructure are gone")
 	r.forget(client.ObjectKeyFromObject(m))
 	return ctrl.Result{}, nil
 }
@@ -575,6 +581,6 @@ func nodeUnreachable(n *corev1.Node) bool {
 	return false
 }
 
-func (r *Reconciler) event(m *capi.Machine, eventType, reason, action, note string, args ...any) {
-	ctrlutil.Event(r.Recorder, m, eventType, reason, action, note, args...)
+func (r *Reconciler) event(ctx context.Context, m *capi.Machine, eventType, reason, action, note string, args ...any) {
+	ctrlutil.Event(ctx, r.Recorder, m, eventType, reason, action, note, args...)
 }

@@ -28,12 +28,12 @@ func (r *Reconciler) drain(ctx context.Context, smp *infrav1beta1.SimMachinePool
 	res, err := drain.Node(ctx, wc, node, drain.Options{Timeout: timeout})
 	switch {
 	case res.TimedOut:
-		r.event(smp, corev1.EventTypeWarning, "DrainTimeout", "Drain",
+		r.event(ctx, smp, corev1.EventTypeWarning, "DrainTimeout", "Drain",
 			"gave up draining Node %s after nodeDrainTimeout %s: %d Pods left, %d held back by a PodDisruptionBudget", node.Name, timeout, res.Waiting, res.Blocked)
 	case res.Done:
-		r.event(smp, corev1.EventTypeNormal, "NodeDrained", "Drain", "drained Node %s", node.Name)
+		r.event(ctx, smp, corev1.EventTypeNormal, "NodeDrained", "Drain", "drained Node %s", node.Name)
 	case res.Blocked > 0:
-		r.event(smp, corev1.EventTypeNormal, "DrainBlocked", "Drain",
+		r.event(ctx, smp, corev1.EventTypeNormal, "DrainBlocked", "Drain",
 			"draining Node %s: %d Pods held back by a PodDisruptionBudget", node.Name, res.Blocked)
 	}
 	return res.Done, err

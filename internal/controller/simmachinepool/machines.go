@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -148,6 +149,7 @@ func (r *Reconciler) ensureInfraMachine(ctx context.Context, smp *infrav1beta1.S
 	controllerutil.AddFinalizer(m, infrav1beta1.SimMachinePoolMachineFinalizer)
 	m.Spec = infrav1beta1.SimMachinePoolMachineSpec{ProviderID: in.ProviderID, InstanceID: in.ID, FailureDomain: in.FailureDomain}
 	if existing == nil {
+		ctrl.LoggerFrom(ctx).V(4).Info("creating SimMachinePoolMachine", "instance", in.ID, "state", in.State)
 		if err := r.Client.Create(ctx, m); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				return nil // the cache had not seen it yet; the next pass updates it
@@ -190,7 +192,7 @@ func (r *Reconciler) removeInstance(ctx context.Context, smp *infrav1beta1.SimMa
 		if err := r.Client.Delete(ctx, m); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting Machine %s: %w", m.Name, err)
 		}
-		r.event(smp, corev1.EventTypeNormal, "MachineDeleted", "ScaleIn", "deleted Machine %s of instance %s", m.Name, id)
+		r.event(ctx, smp, corev1.EventTypeNormal, "MachineDeleted", "ScaleIn", "deleted Machine %s of instance %s", m.Name, id)
 		return nil
 	}
 	if infra := im.infra[id]; infra != nil && infra.DeletionTimestamp.IsZero() {

@@ -341,7 +341,7 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 			return ctrl.Result{}, r.cloudError(smp, err)
 		}
 		logger.Info("terminated instance", "instance", id, "capacity", p.Capacity)
-		r.event(smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s (desired %d)", id, p.Capacity)
+		r.event(ctx, smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s (desired %d)", id, p.Capacity)
 	}
 	config, err := json.Marshal(smp.Spec.Simulation)
 	if err != nil {
@@ -487,14 +487,14 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimM
 	if err := r.Cloud.DeleteGroup(ctx, group); err != nil {
 		return r.cloudError(smp, err)
 	}
-	r.event(smp, corev1.EventTypeNormal, "ScalingGroupDeleted", "Delete", "deleted scaling group %s and its instances", group)
+	r.event(ctx, smp, corev1.EventTypeNormal, "ScalingGroupDeleted", "Delete", "deleted scaling group %s and its instances", group)
 	controllerutil.RemoveFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer)
 	r.Workload.Release(workloadUser(client.ObjectKeyFromObject(smp)))
 	return nil
 }
 
-func (r *Reconciler) event(smp *infrav1beta1.SimMachinePool, eventType, reason, action, note string, args ...any) {
-	ctrlutil.Event(r.Recorder, smp, eventType, reason, action, note, args...)
+func (r *Reconciler) event(ctx context.Context, smp *infrav1beta1.SimMachinePool, eventType, reason, action, note string, args ...any) {
+	ctrlutil.Event(ctx, r.Recorder, smp, eventType, reason, action, note, args...)
 }
 
 // launchConfig is what new instances get; its spec hash covers version, instance type and the bootstrap
