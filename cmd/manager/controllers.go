@@ -6,16 +6,11 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
-	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
-	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
-	"github.com/machinepool-operator/machinepool-operator/internal/controller/simcluster"
-	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
-	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepoolmachine"
+	"github.com/machinepool-operator/machinepool-operator/internal/simprovider"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -67,32 +62,8 @@ var reconcilers = map[string]setupFunc{
 		}).SetupWithManager(ctx, mgr)
 	},
 	simMachinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
-		// The simulated cloud keeps its state in ConfigMaps, read and written uncached: they decide what exists.
-		// It runs its instances' kubelets itself, reaching workload clusters through the shared tracker.
-		direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
-		if err != nil {
-			return err
-		}
-		simCloud := sim.New(&sim.ConfigMapStore{Client: direct}, sim.WithSeed(time.Now().UnixNano()),
-			sim.WithKubelets(sim.KubeletOptions{Workload: opts.workload, Secrets: mgr.GetAPIReader(), Heartbeat: opts.simHeartbeat}))
-		if err := mgr.Add(simCloud); err != nil {
-			return err
-		}
-		measured := cloud.WithMetrics(simCloud, "sim")
-		if err := (&simcluster.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
-			return err
-		}
-		if err := (&simmachinepoolmachine.Reconciler{Client: mgr.GetClient(), Cloud: measured}).SetupWithManager(mgr); err != nil {
-			return err
-		}
-		return (&simmachinepool.Reconciler{
-			Client:      mgr.GetClient(),
-			APIReader:   mgr.GetAPIReader(),
-			Cloud:       measured,
-			Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
-			WatchFilter: opts.watchFilter,
-			Workload:    opts.workload,
-		}).SetupWithManager(ctx, mgr)
+		_, err := simprovider.Setup(ctx, mgr, simprovider.Options{Workload: opts.workload, Heartbeat: opts.simHeartbeat, WatchFilter: opts.watchFilter})
+		return err
 	},
 }
 

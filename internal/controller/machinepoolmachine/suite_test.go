@@ -27,8 +27,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
-	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
-	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepoolmachine"
+	"github.com/machinepool-operator/machinepool-operator/internal/simprovider"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -96,13 +95,9 @@ var _ = BeforeSuite(func() {
 		SetupWithManager(ctx, mgr)).To(Succeed())
 	Expect((&machinepoolmachine.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("machinepoolmachine-controller"), Workload: tracker}).
 		SetupWithManager(ctx, mgr)).To(Succeed())
-	// The Sim provider as cmd wires it: the simulated cloud runs its kubelets, two controllers use it.
-	simCloud = sim.New(&sim.ConfigMapStore{Client: k8s}, sim.WithSeed(1),
-		sim.WithKubelets(sim.KubeletOptions{Workload: tracker, Secrets: mgr.GetAPIReader(), Heartbeat: 5 * time.Second}))
-	Expect(mgr.Add(simCloud)).To(Succeed())
-	Expect((&simmachinepoolmachine.Reconciler{Client: mgr.GetClient(), Cloud: simCloud}).SetupWithManager(mgr)).To(Succeed())
-	Expect((&simmachinepool.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cloud: simCloud, Workload: tracker,
-		Recorder: mgr.GetEventRecorder("simmachinepool-controller")}).SetupWithManager(ctx, mgr)).To(Succeed())
+	// The Sim provider as cmd wires it.
+	simCloud, err = simprovider.Setup(ctx, mgr, simprovider.Options{Workload: tracker, Heartbeat: 5 * time.Second, Seed: 1})
+	Expect(err).NotTo(HaveOccurred())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
