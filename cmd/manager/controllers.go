@@ -5,7 +5,9 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
@@ -38,6 +40,12 @@ type controllerOptions struct {
 	simHeartbeat time.Duration
 }
 
+// common is what each core controller is given: the manager's cached client, an event recorder named
+// "<controller>-controller", the watch filter and the shared workload tracker.
+func (o controllerOptions) common(mgr ctrl.Manager, controller string) (client.Client, events.EventRecorder, string, *workload.Tracker) {
+	return mgr.GetClient(), mgr.GetEventRecorder(controller + "-controller"), o.watchFilter, o.workload
+}
+
 // setupFunc registers one controller with the manager.
 type setupFunc func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error
 
@@ -45,21 +53,14 @@ type setupFunc func(ctx context.Context, mgr ctrl.Manager, opts controllerOption
 // (the reconcilers arrive with their issues).
 var reconcilers = map[string]setupFunc{
 	machinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
-		return (&machinepool.Reconciler{
-			Client:      mgr.GetClient(),
-			Recorder:    mgr.GetEventRecorder(machinepool.ControllerName + "-controller"),
-			WatchFilter: opts.watchFilter,
-			Concurrency: opts.poolConcurrency,
-			Workload:    opts.workload,
-		}).SetupWithManager(ctx, mgr)
+		r := &machinepool.Reconciler{Concurrency: opts.poolConcurrency}
+		r.Client, r.Recorder, r.WatchFilter, r.Workload = opts.common(mgr, machinepool.ControllerName)
+		return r.SetupWithManager(ctx, mgr)
 	},
 	machinePoolMachineController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
-		return (&machinepoolmachine.Reconciler{
-			Client:      mgr.GetClient(),
-			Recorder:    mgr.GetEventRecorder(machinepoolmachine.ControllerName + "-controller"),
-			WatchFilter: opts.watchFilter,
-			Workload:    opts.workload,
-		}).SetupWithManager(ctx, mgr)
+		r := &machinepoolmachine.Reconciler{}
+		r.Client, r.Recorder, r.WatchFilter, r.Workload = opts.common(mgr, machinepoolmachine.ControllerName)
+		return r.SetupWithManager(ctx, mgr)
 	},
 	simMachinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
 		_, err := simprovider.Setup(ctx, mgr, simprovider.Options{Workload: opts.workload, Heartbeat: opts.simHeartbeat, WatchFilter: opts.watchFilter})
