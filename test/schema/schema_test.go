@@ -19,6 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files from the gener
 const (
 	basesDir          = "../../config/crd/bases"
 	upstreamCRD       = "../../config/crd/external/reference/cluster.x-k8s.io_machinepools.yaml"
+	upstreamV1beta2   = "../../config/crd/external/reference/v1.14.2/cluster.x-k8s.io_machinepools.yaml"
 	contractKey       = "cluster.x-k8s.io/v1beta1"
 	contractVal       = "v1beta1"
 	servedVersionName = "v1beta1"
@@ -40,12 +41,18 @@ func readCRD(t *testing.T, path string) *apiextensionsv1.CustomResourceDefinitio
 // servedVersion returns the v1beta1 version of a CRD.
 func servedVersion(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinitionVersion {
 	t.Helper()
+	return crdVersion(t, crd, servedVersionName)
+}
+
+// crdVersion returns one version of a CRD.
+func crdVersion(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition, name string) *apiextensionsv1.CustomResourceDefinitionVersion {
+	t.Helper()
 	for i := range crd.Spec.Versions {
-		if crd.Spec.Versions[i].Name == servedVersionName {
+		if crd.Spec.Versions[i].Name == name {
 			return &crd.Spec.Versions[i]
 		}
 	}
-	t.Fatalf("CRD %s has no version %s", crd.Name, servedVersionName)
+	t.Fatalf("CRD %s has no version %s", crd.Name, name)
 	return nil
 }
 
@@ -105,25 +112,36 @@ func ourCRDs(t *testing.T) []string {
 func TestSchemaGolden(t *testing.T) {
 	for _, file := range ourCRDs(t) {
 		crd := readCRD(t, file)
-		t.Run(crd.Name, func(t *testing.T) {
-			paths := map[string]string{}
-			flatten(servedVersion(t, crd).Schema.OpenAPIV3Schema, "", paths)
-			got := strings.Join(lines(paths), "\n") + "\n"
-			golden := filepath.Join("testdata", crd.Name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("reading %s (run go test ./test/schema -update after an intended API change): %v", golden, err)
-			}
-			if got != string(want) {
-				t.Errorf("the schema of %s changed; if intended, run `go test ./test/schema -update` and commit the golden file.\n%s",
-					crd.Name, diff(strings.Split(string(want), "\n"), strings.Split(got, "\n")))
-			}
-		})
+		for _, v := range crd.Spec.Versions {
+			t.Run(crd.Name+"/"+v.Name, func(t *testing.T) { checkGolden(t, crd, v) })
+		}
+	}
+}
+
+// checkGolden compares one version's schema with its golden file (<crd>.golden for v1beta1, else
+// <crd>.<version>.golden).
+func checkGolden(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition, v apiextensionsv1.CustomResourceDefinitionVersion) {
+	t.Helper()
+	paths := map[string]string{}
+	flatten(v.Schema.OpenAPIV3Schema, "", paths)
+	got := strings.Join(lines(paths), "\n") + "\n"
+	name := crd.Name + ".golden"
+	if v.Name != servedVersionName {
+		name = crd.Name + "." + v.Name + ".golden"
+	}
+	golden := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("reading %s (run go test ./test/schema -update after an intended API change): %v", golden, err)
+	}
+	if got != string(want) {
+		t.Errorf("the schema of %s %s changed; if intended, run `go test ./test/schema -update` and commit the golden file.\n%s",
+			crd.Name, v.Name, diff(strings.Split(string(want), "\n"), strings.Split(got, "\n")))
 	}
 }
 
@@ -153,38 +171,46 @@ func TestContractLabel(t *testing.T) {
 	}
 }
 
-// TestWireCompatibleWithClusterAPI checks that every property path and type of Cluster API v1.7.1's
-// v1beta1 MachinePool exists in ours with the same type, and that we require nothing it does not.
+// TestWireCompatibleWithClusterAPI checks, for each API version, that every property path and type of Cluster
+// API's MachinePool of that version (v1beta1 from v1.7.1, v1beta2 from v1.14.2) exists in ours with the same
+// type, and that we require nothing it does not.
 func TestWireCompatibleWithClusterAPI(t *testing.T) {
-	if _, err := os.Stat(upstreamCRD); err != nil {
-		t.Fatalf("Cluster API's MachinePool CRD is missing; run `make capi-crds`: %v", err)
-	}
-	theirs := servedVersion(t, readCRD(t, upstreamCRD)).Schema.OpenAPIV3Schema
-	ours := servedVersion(t, readCRD(t, filepath.Join(basesDir, "cluster.x-k8s.io_machinepools.yaml"))).Schema.OpenAPIV3Schema
+	for _, tc := range []struct{ version, release, crd string }{
+		{"v1beta1", "v1.7.1", upstreamCRD},
+		{"v1beta2", "v1.14.2", upstreamV1beta2},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			if _, err := os.Stat(tc.crd); err != nil {
+				t.Fatalf("Cluster API %s's MachinePool CRD is missing; run `make capi-crds`: %v", tc.release, err)
+			}
+			theirs := crdVersion(t, readCRD(t, tc.crd), tc.version).Schema.OpenAPIV3Schema
+			ours := crdVersion(t, readCRD(t, filepath.Join(basesDir, "cluster.x-k8s.io_machinepools.yaml")), tc.version).Schema.OpenAPIV3Schema
 
-	theirPaths, ourPaths := map[string]string{}, map[string]string{}
-	flatten(theirs, "", theirPaths)
-	flatten(ours, "", ourPaths)
-	if len(theirPaths) < 50 {
-		t.Fatalf("only %d paths in Cluster API's schema; the reference CRD looks wrong", len(theirPaths))
-	}
-	for path, typ := range theirPaths {
-		got, ok := ourPaths[path]
-		switch {
-		case !ok:
-			t.Errorf("missing %s (%s), which Cluster API v1.7.1 serves", path, typ)
-		case got != typ:
-			t.Errorf("%s is %q, Cluster API v1.7.1 has %q", path, got, typ)
-		}
-	}
+			theirPaths, ourPaths := map[string]string{}, map[string]string{}
+			flatten(theirs, "", theirPaths)
+			flatten(ours, "", ourPaths)
+			if len(theirPaths) < 50 {
+				t.Fatalf("only %d paths in Cluster API's schema; the reference CRD looks wrong", len(theirPaths))
+			}
+			for path, typ := range theirPaths {
+				got, ok := ourPaths[path]
+				switch {
+				case !ok:
+					t.Errorf("missing %s (%s), which Cluster API %s serves", path, typ, tc.release)
+				case got != typ:
+					t.Errorf("%s is %q, Cluster API %s has %q", path, got, tc.release, typ)
+				}
+			}
 
-	theirRequired, ourRequired := map[string]bool{}, map[string]bool{}
-	requiredFields(theirs, "", theirRequired)
-	requiredFields(ours, "", ourRequired)
-	for r := range ourRequired {
-		if !theirRequired[r] {
-			t.Errorf("%s is required here but optional in Cluster API v1.7.1: manifests it accepts would be refused", r)
-		}
+			theirRequired, ourRequired := map[string]bool{}, map[string]bool{}
+			requiredFields(theirs, "", theirRequired)
+			requiredFields(ours, "", ourRequired)
+			for r := range ourRequired {
+				if !theirRequired[r] {
+					t.Errorf("%s is required here but optional in Cluster API %s: manifests it accepts would be refused", r, tc.release)
+				}
+			}
+		})
 	}
 }
 

@@ -1,0 +1,418 @@
+// Package conversion converts MachinePools between cluster.x-k8s.io/v1beta1 (Cluster API v1.7's shape) and
+// v1beta2 (v1.14's), losing nothing: what one version cannot hold travels in an annotation of the converted
+// object (DataAnnotation) and is restored when the object comes back, if the fields it describes still agree.
+//
+// Two things need more than the object: a v1beta2 reference names only an API group, so converting to v1beta1
+// asks APIVersionFunc for the version the referenced kind's CRD names in its contract label; and v1beta1
+// durations may be negative or below a second, where v1beta2 counts whole, non-negative seconds (truncated,
+// with the exact value kept in the annotation).
+//
+// It imports the two API packages and Kubernetes API machinery.
+package conversion
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
+)
+
+// DataAnnotation holds, on a converted object, what the version it was converted from had and its own version
+// cannot hold.
+const DataAnnotation = "machinepool.cluster.x-k8s.io/conversion-data"
+
+// APIVersionFunc returns the API version a kind's CRD names for the Cluster API contract (its
+// cluster.x-k8s.io/<contract> label), e.g. "infrastructure.cluster.x-k8s.io/v1beta2".
+type APIVersionFunc func(ctx context.Context, gk schema.GroupKind) (string, error)
+
+// ErrNoAPIVersion says that a reference's kind has no CRD naming a version for the contract.
+var ErrNoAPIVersion = errors.New("no API version for the contract")
+
+// Converter converts MachinePools; APIVersion is required for conversions to v1beta1.
+type Converter struct {
+	APIVersion APIVersionFunc
+}
+
+// v1beta1Data is what a v1beta1 MachinePool holds that v1beta2 cannot: exact durations, pointers to empty
+// strings, references with fields besides apiVersion, kind and name, and the label selector.
+type v1beta1Data struct {
+	InfrastructureRef *corev1.ObjectReference    `json:"infrastructureRef,omitempty"`
+	ConfigRef         *corev1.ObjectReference    `json:"configRef,omitempty"`
+	Durations         map[string]metav1.Duration `json:"durations,omitempty"`
+	EmptyStrings      []string                   `json:"emptyStrings,omitempty"`
+	Selector          string                     `json:"selector,omitempty"`
+}
+
+// v1beta2Data is what a v1beta2 MachinePool holds that v1beta1 cannot.
+type v1beta2Data struct {
+	ReadinessGates    []corev1beta2.MachineReadinessGate           `json:"readinessGates,omitempty"`
+	Taints            []corev1beta2.MachineTaint                   `json:"taints,omitempty"`
+	Conditions        []metav1.Condition                           `json:"conditions,omitempty"`
+	Replicas          *int32                                       `json:"replicas,omitempty"`
+	ReadyReplicas     *int32                                       `json:"readyReplicas,omitempty"`
+	AvailableReplicas *int32                                       `json:"availableReplicas,omitempty"`
+	UpToDateReplicas  *int32                                       `json:"upToDateReplicas,omitempty"`
+	Versions          []corev1beta2.StatusVersion                  `json:"versions,omitempty"`
+	Initialization    *corev1beta2.MachinePoolInitializationStatus `json:"initialization,omitempty"`
+	// DeprecatedSet records that status.deprecated.v1beta1 existed though empty.
+	DeprecatedSet bool `json:"deprecatedSet,omitempty"`
+}
+
+// ToV1beta2 converts a v1beta1 MachinePool into dst.
+func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, dst *corev1beta2.MachinePool) error {
+	var restored v1beta2Data
+	hasRestored, err := takeData(src.ObjectMeta, &dst.ObjectMeta, &restored)
+	if err != nil {
+		return err
+	}
+	dst.TypeMeta = metav1.TypeMeta{APIVersion: corev1beta2.GroupVersion.String(), Kind: "MachinePool"}
+	var keep v1beta1Data
+
+	s, t := &src.Spec, &dst.Spec
+	t.ClusterName, t.Replicas = s.ClusterName, copyInt32(s.Replicas)
+	t.ProviderIDList, t.FailureDomains = copyStrings(s.ProviderIDList), copyStrings(s.FailureDomains)
+	t.Template.ObjectMeta = corev1beta2.ObjectMeta{Labels: copyMap(s.Template.Labels), Annotations: copyMap(s.Template.Annotations)}
+	ms, mt := &s.Template.Spec, &t.Template.Spec
+	mt.ClusterName = ms.ClusterName
+	mt.MinReadySeconds = copyInt32(s.MinReadySeconds)
+	mt.Version = fromPointer(ms.Version, "version", &keep)
+	mt.ProviderID = fromPointer(ms.ProviderID, "providerID", &keep)
+	mt.FailureDomain = fromPointer(ms.FailureDomain, "failureDomain", &keep)
+	mt.Bootstrap.DataSecretName = copyString(ms.Bootstrap.DataSecretName)
+	if ref := ms.Bootstrap.ConfigRef; ref != nil {
+		cv, err := toContractRef(*ref)
+		if err != nil {
+			return fmt.Errorf("spec.template.spec.bootstrap.configRef: %w", err)
+		}
+		mt.Bootstrap.ConfigRef = cv
+		keep.ConfigRef = extraFields(*ref)
+	}
+	if ref := ms.InfrastructureRef; ref != (corev1.ObjectReference{}) {
+		cv, err := toContractRef(ref)
+		if err != nil {
+			return fmt.Errorf("spec.template.spec.infrastructureRef: %w", err)
+		}
+		mt.InfrastructureRef = cv
+		keep.InfrastructureRef = extraFields(ref)
+	}
+	mt.Deletion.NodeDrainTimeoutSeconds = toSeconds(ms.NodeDrainTimeout, "nodeDrainTimeout", &keep)
+	mt.Deletion.NodeVolumeDetachTimeoutSeconds = toSeconds(ms.NodeVolumeDetachTimeout, "nodeVolumeDetachTimeout", &keep)
+	mt.Deletion.NodeDeletionTimeoutSeconds = toSeconds(ms.NodeDeletionTimeout, "nodeDeletionTimeout", &keep)
+	if hasRestored {
+		mt.ReadinessGates, mt.Taints = restored.ReadinessGates, restored.Taints
+	}
+
+	ss, st := &src.Status, &dst.Status
+	st.NodeRefs = append([]corev1.ObjectReference(nil), ss.NodeRefs...)
+	st.Phase, st.ObservedGeneration = ss.Phase, ss.ObservedGeneration
+	st.Replicas = restoredCount(ss.Replicas, hasRestored, restored.Replicas)
+	keep.Selector = ss.Selector
+	if hasRestored {
+		st.Conditions, st.Versions = restored.Conditions, restored.Versions
+		st.ReadyReplicas, st.AvailableReplicas, st.UpToDateReplicas = restored.ReadyReplicas, restored.AvailableReplicas, restored.UpToDateReplicas
+	}
+	st.Initialization = corev1beta2.MachinePoolInitializationStatus{
+		InfrastructureProvisioned:  restoredBool(ss.InfrastructureReady, restored.Initialization, func(i *corev1beta2.MachinePoolInitializationStatus) *bool { return i.InfrastructureProvisioned }),
+		BootstrapDataSecretCreated: restoredBool(ss.BootstrapReady, restored.Initialization, func(i *corev1beta2.MachinePoolInitializationStatus) *bool { return i.BootstrapDataSecretCreated }),
+	}
+	old := &corev1beta2.MachinePoolV1Beta1DeprecatedStatus{
+		ReadyReplicas: ss.ReadyReplicas, AvailableReplicas: ss.AvailableReplicas, UnavailableReplicas: ss.UnavailableReplicas,
+		FailureMessage: copyString(ss.FailureMessage),
+	}
+	if ss.FailureReason != nil {
+		reason := string(*ss.FailureReason)
+		old.FailureReason = &reason
+	}
+	for _, cond := range ss.Conditions {
+		old.Conditions = append(old.Conditions, corev1beta2.V1Beta1Condition{Type: string(cond.Type), Status: cond.Status,
+			Severity: string(cond.Severity), LastTransitionTime: cond.LastTransitionTime, Reason: cond.Reason, Message: cond.Message})
+	}
+	if !reflect.DeepEqual(*old, corev1beta2.MachinePoolV1Beta1DeprecatedStatus{}) || restored.DeprecatedSet {
+		st.Deprecated = &corev1beta2.MachinePoolDeprecatedStatus{V1Beta1: old}
+	}
+	return putData(&dst.ObjectMeta, keep, keep.InfrastructureRef != nil || keep.ConfigRef != nil || len(keep.Durations) > 0 ||
+		len(keep.EmptyStrings) > 0 || keep.Selector != "")
+}
+
+// ToV1beta1 converts a v1beta2 MachinePool into dst. A reference's API version comes from APIVersion; when
+// that fails, from the version the object had in v1beta1 if the reference still names the same object, else
+// the conversion fails with an error naming the reference.
+func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, dst *corev1beta1.MachinePool) error {
+	var restored v1beta1Data
+	if _, err := takeData(src.ObjectMeta, &dst.ObjectMeta, &restored); err != nil {
+		return err
+	}
+	dst.TypeMeta = metav1.TypeMeta{APIVersion: corev1beta1.GroupVersion.String(), Kind: "MachinePool"}
+	keep := v1beta2Data{}
+
+	s, t := &src.Spec, &dst.Spec
+	t.ClusterName, t.Replicas = s.ClusterName, copyInt32(s.Replicas)
+	t.ProviderIDList, t.FailureDomains = copyStrings(s.ProviderIDList), copyStrings(s.FailureDomains)
+	t.Template.ObjectMeta = corev1beta1.ObjectMeta{Labels: copyMap(s.Template.Labels), Annotations: copyMap(s.Template.Annotations)}
+	ms, mt := &s.Template.Spec, &t.Template.Spec
+	mt.ClusterName = ms.ClusterName
+	t.MinReadySeconds = copyInt32(ms.MinReadySeconds)
+	mt.Version = toPointer(ms.Version, "version", restored)
+	mt.ProviderID = toPointer(ms.ProviderID, "providerID", restored)
+	mt.FailureDomain = toPointer(ms.FailureDomain, "failureDomain", restored)
+	mt.Bootstrap.DataSecretName = copyString(ms.Bootstrap.DataSecretName)
+	if ms.Bootstrap.ConfigRef.IsDefined() {
+		ref, err := c.toObjectRef(ctx, ms.Bootstrap.ConfigRef, restored.ConfigRef)
+		if err != nil {
+			return fmt.Errorf("spec.template.spec.bootstrap.configRef: %w", err)
+		}
+		mt.Bootstrap.ConfigRef = &ref
+	}
+	if ms.InfrastructureRef.IsDefined() {
+		ref, err := c.toObjectRef(ctx, ms.InfrastructureRef, restored.InfrastructureRef)
+		if err != nil {
+			return fmt.Errorf("spec.template.spec.infrastructureRef: %w", err)
+		}
+		mt.InfrastructureRef = ref
+	}
+	mt.NodeDrainTimeout = fromSeconds(ms.Deletion.NodeDrainTimeoutSeconds, "nodeDrainTimeout", restored)
+	mt.NodeVolumeDetachTimeout = fromSeconds(ms.Deletion.NodeVolumeDetachTimeoutSeconds, "nodeVolumeDetachTimeout", restored)
+	mt.NodeDeletionTimeout = fromSeconds(ms.Deletion.NodeDeletionTimeoutSeconds, "nodeDeletionTimeout", restored)
+	keep.ReadinessGates, keep.Taints = ms.ReadinessGates, ms.Taints
+
+	ss, st := &src.Status, &dst.Status
+	st.NodeRefs = append([]corev1.ObjectReference(nil), ss.NodeRefs...)
+	st.Phase, st.ObservedGeneration = ss.Phase, ss.ObservedGeneration
+	if ss.Replicas != nil {
+		st.Replicas = *ss.Replicas
+	}
+	st.Selector = restored.Selector
+	st.BootstrapReady = ss.Initialization.BootstrapDataSecretCreated != nil && *ss.Initialization.BootstrapDataSecretCreated
+	st.InfrastructureReady = ss.Initialization.InfrastructureProvisioned != nil && *ss.Initialization.InfrastructureProvisioned
+	if ss.Deprecated != nil && ss.Deprecated.V1Beta1 != nil {
+		old := ss.Deprecated.V1Beta1
+		st.ReadyReplicas, st.AvailableReplicas, st.UnavailableReplicas = old.ReadyReplicas, old.AvailableReplicas, old.UnavailableReplicas
+		st.FailureMessage = copyString(old.FailureMessage)
+		if old.FailureReason != nil {
+			reason := corev1beta1.MachinePoolStatusFailure(*old.FailureReason)
+			st.FailureReason = &reason
+		}
+		for _, cond := range old.Conditions {
+			st.Conditions = append(st.Conditions, corev1beta1.Condition{Type: corev1beta1.ConditionType(cond.Type), Status: cond.Status,
+				Severity: corev1beta1.ConditionSeverity(cond.Severity), LastTransitionTime: cond.LastTransitionTime, Reason: cond.Reason, Message: cond.Message})
+		}
+		keep.DeprecatedSet = reflect.DeepEqual(*old, corev1beta2.MachinePoolV1Beta1DeprecatedStatus{})
+	}
+	keep.Conditions, keep.Versions = ss.Conditions, ss.Versions
+	keep.ReadyReplicas, keep.AvailableReplicas, keep.UpToDateReplicas = ss.ReadyReplicas, ss.AvailableReplicas, ss.UpToDateReplicas
+	if ss.Replicas != nil && *ss.Replicas == 0 { // 0 in v1beta1 is also "unset": say which
+		keep.Replicas = ss.Replicas
+	}
+	if i := ss.Initialization; isFalse(i.BootstrapDataSecretCreated) || isFalse(i.InfrastructureProvisioned) { // likewise false
+		keep.Initialization = &i
+	}
+	return putData(&dst.ObjectMeta, keep, keep.ReadinessGates != nil || keep.Taints != nil || keep.Conditions != nil || keep.Versions != nil ||
+		keep.Replicas != nil || keep.ReadyReplicas != nil || keep.AvailableReplicas != nil || keep.UpToDateReplicas != nil ||
+		keep.Initialization != nil || keep.DeprecatedSet)
+}
+
+// toObjectRef rebuilds a v1beta1 reference: the contract's API version of the kind, and the fields v1beta2
+// dropped from the reference the object had before, if it names the same object.
+func (c Converter) toObjectRef(ctx context.Context, ref corev1beta2.ContractVersionedObjectReference, before *corev1.ObjectReference) (corev1.ObjectReference, error) {
+	same := before != nil && before.Kind == ref.Kind && before.Name == ref.Name && groupOf(before.APIVersion) == ref.APIGroup
+	out := corev1.ObjectReference{Kind: ref.Kind, Name: ref.Name}
+	if same {
+		out = *before.DeepCopy()
+	}
+	if c.APIVersion == nil {
+		if same {
+			return out, nil
+		}
+		return out, fmt.Errorf("%w: %s %s.%s (no CRD lookup configured)", ErrNoAPIVersion, ref.Name, ref.Kind, ref.APIGroup)
+	}
+	version, err := c.APIVersion(ctx, schema.GroupKind{Group: ref.APIGroup, Kind: ref.Kind})
+	switch {
+	case err == nil && version != "":
+		out.APIVersion = version
+	case same:
+		// The kind's CRD cannot be read: keep the version the reference had.
+	case err == nil:
+		return out, fmt.Errorf("%w: the CRD of %s.%s names no version", ErrNoAPIVersion, ref.Kind, ref.APIGroup)
+	default:
+		return out, fmt.Errorf("%w: %s.%s: %w", ErrNoAPIVersion, ref.Kind, ref.APIGroup, err)
+	}
+	return out, nil
+}
+
+func groupOf(apiVersion string) string {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return ""
+	}
+	return gv.Group
+}
+
+// extraFields returns the reference when it has fields a v1beta2 reference drops (namespace, uid,
+// resourceVersion, fieldPath), else nil: its API version the contract lookup rebuilds.
+func extraFields(ref corev1.ObjectReference) *corev1.ObjectReference {
+	if ref.Namespace == "" && ref.UID == "" && ref.ResourceVersion == "" && ref.FieldPath == "" {
+		return nil
+	}
+	return ref.DeepCopy()
+}
+
+func toContractRef(ref corev1.ObjectReference) (corev1beta2.ContractVersionedObjectReference, error) {
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		return corev1beta2.ContractVersionedObjectReference{}, fmt.Errorf("apiVersion %q: %w", ref.APIVersion, err)
+	}
+	return corev1beta2.ContractVersionedObjectReference{APIGroup: gv.Group, Kind: ref.Kind, Name: ref.Name}, nil
+}
+
+// toSeconds converts a v1beta1 duration to whole, non-negative seconds (truncated; negative is 0, beyond int32
+// the maximum), keeping the exact value when the seconds do not say it.
+func toSeconds(d *metav1.Duration, field string, keep *v1beta1Data) *int32 {
+	if d == nil {
+		return nil
+	}
+	seconds := math.Trunc(d.Seconds())
+	out := int32(min(max(seconds, 0), math.MaxInt32))
+	if time.Duration(out)*time.Second != d.Duration {
+		if keep.Durations == nil {
+			keep.Durations = map[string]metav1.Duration{}
+		}
+		keep.Durations[field] = *d
+	}
+	return &out
+}
+
+// fromSeconds converts seconds back to a duration, the exact one the object had when it still converts to them.
+func fromSeconds(seconds *int32, field string, before v1beta1Data) *metav1.Duration {
+	if seconds == nil {
+		return nil
+	}
+	if d, ok := before.Durations[field]; ok {
+		var scratch v1beta1Data
+		if again := toSeconds(&d, field, &scratch); *again == *seconds {
+			return &d
+		}
+	}
+	return &metav1.Duration{Duration: time.Duration(*seconds) * time.Second}
+}
+
+func fromPointer(s *string, field string, keep *v1beta1Data) string {
+	if s == nil {
+		return ""
+	}
+	if *s == "" {
+		keep.EmptyStrings = append(keep.EmptyStrings, field)
+	}
+	return *s
+}
+
+func toPointer(s, field string, before v1beta1Data) *string {
+	if s != "" {
+		return &s
+	}
+	for _, f := range before.EmptyStrings {
+		if f == field {
+			return &s
+		}
+	}
+	return nil
+}
+
+// restoredCount converts a v1beta1 count to v1beta2's pointer: 0 stays unset unless it was set to 0 before.
+func restoredCount(n int32, hasRestored bool, before *int32) *int32 {
+	if n == 0 && (!hasRestored || before == nil || *before != 0) {
+		return nil
+	}
+	return &n
+}
+
+// restoredBool converts a v1beta1 flag to v1beta2's pointer: false stays unset unless it was false before.
+func restoredBool(v bool, before *corev1beta2.MachinePoolInitializationStatus, field func(*corev1beta2.MachinePoolInitializationStatus) *bool) *bool {
+	if v {
+		return &v
+	}
+	if before != nil {
+		if b := field(before); b != nil && !*b {
+			return &v
+		}
+	}
+	return nil
+}
+
+// takeData copies src's metadata into dst, without DataAnnotation, and decodes that annotation into data.
+func takeData(src metav1.ObjectMeta, dst *metav1.ObjectMeta, data any) (bool, error) {
+	src.DeepCopyInto(dst)
+	raw, ok := dst.Annotations[DataAnnotation]
+	if !ok {
+		return false, nil
+	}
+	delete(dst.Annotations, DataAnnotation)
+	if len(dst.Annotations) == 0 {
+		dst.Annotations = nil
+	}
+	if err := json.Unmarshal([]byte(raw), data); err != nil {
+		return false, fmt.Errorf("annotation %s holds no valid conversion data: %w", DataAnnotation, err)
+	}
+	return true, nil
+}
+
+// putData records data in DataAnnotation when there is any.
+func putData(meta *metav1.ObjectMeta, data any, any bool) error {
+	if !any {
+		return nil
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	if meta.Annotations == nil {
+		meta.Annotations = map[string]string{}
+	}
+	meta.Annotations[DataAnnotation] = string(raw)
+	return nil
+}
+
+func isFalse(b *bool) bool { return b != nil && !*b }
+
+func copyInt32(p *int32) *int32 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func copyString(p *string) *string {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func copyStrings(s []string) []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string{}, s...)
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
