@@ -143,22 +143,31 @@ func (cluster) InfrastructureReady(u *unstructured.Unstructured) (bool, error) {
 	return readEither(u, clusterInfraReady, clusterInfraProvisioned)
 }
 
-// ContractLabel is the label a provider's CRD carries to name the API versions that follow a Cluster API
-// contract, for example "cluster.x-k8s.io/v1beta1": "v1alpha4_v1beta1".
-const ContractLabel = "cluster.x-k8s.io/v1beta1"
+// ContractLabel is the label a provider's CRD carries to name the API versions that follow Cluster API's
+// v1beta1 contract, for example "cluster.x-k8s.io/v1beta1": "v1alpha4_v1beta1"; ContractLabelV1beta2 names those
+// that follow the v1beta2 contract.
+const (
+	ContractLabel        = "cluster.x-k8s.io/v1beta1"
+	ContractLabelV1beta2 = "cluster.x-k8s.io/v1beta2"
+)
 
-// LatestContractVersion returns the newest API version that a CRD's labels list for the v1beta1 contract
-// (Kubernetes version ordering: v1beta1 > v1alpha4); ok is false when the label is absent or empty.
+// contractLabels are the contract labels, newest contract first: a reference follows the newest contract its
+// CRD declares, as Cluster API does.
+var contractLabels = []string{ContractLabelV1beta2, ContractLabel}
+
+// LatestContractVersion returns the newest API version that a CRD's labels list for the newest contract they
+// name (Kubernetes version ordering: v1beta1 > v1alpha4); ok is false when no contract label has a version.
 func LatestContractVersion(labels map[string]string) (string, bool) {
-	value := labels[ContractLabel]
-	if value == "" {
-		return "", false
-	}
-	latest := ""
-	for _, v := range strings.Split(value, "_") {
-		if v != "" && (latest == "" || version.CompareKubeAwareVersionStrings(v, latest) > 0) {
-			latest = v
+	for _, label := range contractLabels {
+		latest := ""
+		for _, v := range strings.Split(labels[label], "_") {
+			if v != "" && (latest == "" || version.CompareKubeAwareVersionStrings(v, latest) > 0) {
+				latest = v
+			}
+		}
+		if latest != "" {
+			return latest, true
 		}
 	}
-	return latest, latest != ""
+	return "", false
 }

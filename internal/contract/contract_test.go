@@ -104,3 +104,20 @@ func TestLatestContractVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestLatestContractVersionPrefersTheNewestContract(t *testing.T) {
+	for _, tc := range []struct {
+		labels map[string]string
+		want   string
+	}{
+		{map[string]string{ContractLabel: "v1beta1", ContractLabelV1beta2: "v1beta2"}, "v1beta2"},
+		{map[string]string{ContractLabel: "v1beta2", ContractLabelV1beta2: "v1beta1"}, "v1beta1"}, // the v1beta2 contract's version wins
+		{map[string]string{ContractLabel: "v1beta1", ContractLabelV1beta2: ""}, "v1beta1"},
+		{map[string]string{"cluster.x-k8s.io/v1alpha4": "v1alpha4"}, ""},
+	} {
+		got, ok := LatestContractVersion(tc.labels)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("LatestContractVersion(%v) = %q, %v; want %q", tc.labels, got, ok, tc.want)
+		}
+	}
+}

@@ -7,7 +7,8 @@
 // durations may be negative or below a second, where v1beta2 counts whole, non-negative seconds (truncated,
 // with the exact value kept in the annotation).
 //
-// It imports the two API packages and Kubernetes API machinery.
+// It imports the two API packages, internal/contract, Kubernetes API machinery and the controller-runtime
+// client (CRDLookup).
 package conversion
 
 import (
@@ -20,11 +21,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
+	"github.com/machinepool-operator/machinepool-operator/internal/contract"
 )
 
 // DataAnnotation holds, on a converted object, what the version it was converted from had and its own version
@@ -415,4 +419,26 @@ func copyMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// CRDLookup is the APIVersionFunc of a cluster: the newest API version the kind's CRD lists under the newest
+// contract label it carries. A kind no CRD serves, or whose CRD carries no contract label, is an
+// ErrNoAPIVersion naming the kind and what is missing.
+func CRDLookup(c client.Client) APIVersionFunc {
+	return func(ctx context.Context, gk schema.GroupKind) (string, error) {
+		mapping, err := c.RESTMapper().RESTMapping(gk)
+		if err != nil {
+			return "", fmt.Errorf("%w: no CRD serves %s: %w", ErrNoAPIVersion, gk, err)
+		}
+		crd := &metav1.PartialObjectMetadata{}
+		crd.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"))
+		name := mapping.Resource.Resource + "." + gk.Group
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
+			return "", fmt.Errorf("%w: reading CRD %s: %w", ErrNoAPIVersion, name, err)
+		}
+		if latest, ok := contract.LatestContractVersion(crd.Labels); ok {
+			return schema.GroupVersion{Group: gk.Group, Version: latest}.String(), nil
+		}
+		return "", fmt.Errorf("%w: CRD %s has no %s or %s label naming its versions", ErrNoAPIVersion, name, contract.ContractLabelV1beta2, contract.ContractLabel)
+	}
 }
