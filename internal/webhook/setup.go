@@ -26,6 +26,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 			WithDefaulter(mp).WithValidator(mp).Complete(); err != nil {
 			return err
 		}
+		if err := setupConversion(mgr); err != nil {
+			return err
+		}
 	}
 	if opts.Infrastructure {
 		smp := &SimMachinePool{Gates: opts.Gates}
