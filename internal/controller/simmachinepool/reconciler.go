@@ -281,9 +281,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	controllerutil.AddFinalizer(smp, infrav1beta1.SimMachinePoolFinalizer)
-	if err := r.publishCapacity(ctx, smp); err != nil {
+	instanceType, err := r.Cloud.InstanceType(ctx, smp.Spec.InstanceType)
+	if err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
 	}
+	publishCapacity(smp, instanceType)
 
 	secretName := pool.Spec.Template.Spec.Bootstrap.DataSecretName
 	if secretName == nil || *secretName == "" {
@@ -291,14 +293,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			"waiting for MachinePool %s to have spec.template.spec.bootstrap.dataSecretName", pool.Name)
 		return ctrl.Result{}, nil
 	}
-	return r.reconcileGroup(ctx, smp, pool, group, *secretName)
+	return r.reconcileGroup(ctx, smp, pool, group, launchConfig(smp, pool, *secretName, instanceType.Name))
 }
 
-func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, group cloud.GroupRef, secretName string) (ctrl.Result, error) {
-	launch, err := r.launchConfig(ctx, smp, pool, secretName)
-	if err != nil {
-		return ctrl.Result{}, r.cloudError(smp, err)
-	}
+func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, group cloud.GroupRef, launch cloud.LaunchConfig) (ctrl.Result, error) {
 	instances, err := r.instances(ctx, group)
 	if err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
@@ -340,7 +338,6 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 		if err := r.Cloud.Terminate(ctx, group, id); err != nil && !errors.Is(err, cloud.ErrInstanceNotFound) {
 			return ctrl.Result{}, r.cloudError(smp, err)
 		}
-		logger.Info("terminated instance", "instance", id, "capacity", p.Capacity)
 		r.event(ctx, smp, corev1.EventTypeNormal, "InstanceTerminated", "ScaleIn", "terminated instance %s (desired %d)", id, p.Capacity)
 	}
 	config, err := json.Marshal(smp.Spec.Simulation)
@@ -497,22 +494,19 @@ func (r *Reconciler) event(ctx context.Context, smp *infrav1beta1.SimMachinePool
 	ctrlutil.Event(ctx, r.Recorder, smp, eventType, reason, action, note, args...)
 }
 
-// launchConfig is what new instances get; its spec hash covers version, instance type and the bootstrap
-// Secret's name, never the Secret's contents (bootstrap providers rotate join tokens in place).
-func (r *Reconciler) launchConfig(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, secretName string) (cloud.LaunchConfig, error) {
+// launchConfig is what new instances get; its spec hash covers version, instance type (as the cloud resolved
+// it) and the bootstrap Secret's name, never the Secret's contents (bootstrap providers rotate join tokens in
+// place).
+func launchConfig(smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, secretName, instanceType string) cloud.LaunchConfig {
 	version := ""
 	if v := pool.Spec.Template.Spec.Version; v != nil {
 		version = *v
-	}
-	instanceType, err := r.Cloud.InstanceType(ctx, smp.Spec.InstanceType)
-	if err != nil {
-		return cloud.LaunchConfig{}, err
 	}
 	failureDomains := smp.Spec.FailureDomains
 	if len(failureDomains) == 0 {
 		failureDomains = pool.Spec.FailureDomains
 	}
-	sum := sha256.Sum256([]byte(version + "\x00" + instanceType.Name + "\x00" + secretName))
-	return cloud.LaunchConfig{BootstrapSecret: secretName, Version: version, InstanceType: instanceType.Name,
-		FailureDomains: failureDomains, SpecHash: hex.EncodeToString(sum[:])[:16]}, nil
+	sum := sha256.Sum256([]byte(version + "\x00" + instanceType + "\x00" + secretName))
+	return cloud.LaunchConfig{BootstrapSecret: secretName, Version: version, InstanceType: instanceType,
+		FailureDomains: failureDomains, SpecHash: hex.EncodeToString(sum[:])[:16]}
 }

@@ -1,7 +1,6 @@
 package simmachinepool
 
 import (
-	"context"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,14 +12,9 @@ import (
 )
 
 // publishCapacity writes what one instance offers, for the cluster-autoscaler to scale the pool from zero.
-func (r *Reconciler) publishCapacity(ctx context.Context, smp *infrav1beta1.SimMachinePool) error {
-	t, err := r.Cloud.InstanceType(ctx, smp.Spec.InstanceType)
-	if err != nil {
-		return err
-	}
+func publishCapacity(smp *infrav1beta1.SimMachinePool, t cloud.InstanceType) {
 	smp.Status.Capacity = t.Capacity
 	smp.Status.NodeInfo = &infrav1beta1.NodeInfo{Architecture: t.Architecture, OperatingSystem: t.OperatingSystem}
-	return nil
 }
 
 // writeStatus reports the group through the InfraMachinePool contract: running instances in
