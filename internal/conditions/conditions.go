@@ -51,10 +51,11 @@ func Set(list *corev1beta1.Conditions, c corev1beta1.Condition) {
 		}
 		*list = append(*list, c)
 	}
-	sort.SliceStable(*list, func(i, j int) bool { return less((*list)[i].Type, (*list)[j].Type) })
+	sort.SliceStable(*list, func(i, j int) bool { return Less((*list)[i].Type, (*list)[j].Type) })
 }
 
-func less(a, b corev1beta1.ConditionType) bool {
+// Less orders condition types as Cluster API lists them: Ready first, then by type.
+func Less(a, b corev1beta1.ConditionType) bool {
 	if a == corev1beta1.ReadyCondition || b == corev1beta1.ReadyCondition {
 		return a == corev1beta1.ReadyCondition && b != corev1beta1.ReadyCondition
 	}

@@ -5,5 +5,7 @@
 // Every accessor tells "absent" from "present with a zero value" and reports a field of the wrong type as an
 // error instead of guessing, so a misbehaving provider becomes a condition, never a crash.
 //
-// It imports only Kubernetes API machinery.
+// It also knows the bootstrap contract's data Secret (HasBootstrapData).
+//
+// It imports Kubernetes API machinery and the controller-runtime client.
 package contract

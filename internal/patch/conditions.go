@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sort"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 )
 
 // OwnedConditions makes Apply's status write change only these types in status.conditions and leave every other
@@ -90,7 +94,9 @@ func withOwnedConditions(base, obj client.Object, owned []string) (client.Object
 	}
 	// Keep the stored order where it can (Cluster API lists Ready first, then by type): only a changed set of
 	// types reorders, and then by that rule.
-	slices.SortStableFunc(merged, func(a, b any) int { return compareTypes(conditionType(a), conditionType(b)) })
+	sort.SliceStable(merged, func(i, j int) bool {
+		return conditions.Less(corev1beta1.ConditionType(conditionType(merged[i])), corev1beta1.ConditionType(conditionType(merged[j])))
+	})
 	if len(merged) > 0 {
 		status["conditions"] = merged
 	} else {
@@ -112,21 +118,6 @@ func conditionType(cond any) string {
 	m, _ := cond.(map[string]any)
 	t, _ := m["type"].(string)
 	return t
-}
-
-// compareTypes orders condition types as Cluster API does: Ready first, then alphabetically.
-func compareTypes(a, b string) int {
-	switch {
-	case a == b:
-		return 0
-	case a == "Ready":
-		return -1
-	case b == "Ready":
-		return 1
-	case a < b:
-		return -1
-	}
-	return 1
 }
 
 // copyInto makes obj what the API server returned for the written object.

@@ -2,7 +2,7 @@
 // one merge patch, status in another, each only when it changed. When the first fails the status is not
 // written either, so a status never describes a spec that did not land.
 //
-// It imports only Kubernetes and controller-runtime libraries.
+// It imports Kubernetes and controller-runtime libraries, and internal/conditions for Cluster API's condition order.
 package patch
 
 import (

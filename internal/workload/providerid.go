@@ -1,6 +1,10 @@
 package workload
 
-import "strings"
+import (
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
 
 // Provider IDs name a cloud instance as <scheme>://<path>, and clouds write the path in more than one form: AWS
 // Nodes may say aws:///us-east-1a/i-123 while the Auto Scaling Group reports aws:////i-123. Two keys make them
@@ -96,4 +100,21 @@ func split(providerID string) (scheme, path string) {
 		return strings.ToLower(s), p
 	}
 	return "", providerID
+}
+
+// InstanceKeyIndexer indexes objects of a kind by the instance key of the provider ID providerID reads from them
+// (the key Nodes are indexed by too), so that a Node's change finds the objects of its instance whatever form
+// of the provider ID each writes: list with client.MatchingFields{index: InstanceKey(id)} and keep the objects
+// SameInstance confirms.
+func InstanceKeyIndexer(providerID func(client.Object) string) client.IndexerFunc {
+	return providerIDIndexer(InstanceKey, providerID)
+}
+
+func providerIDIndexer(key func(string) string, providerID func(client.Object) string) client.IndexerFunc {
+	return func(o client.Object) []string {
+		if k := key(providerID(o)); k != "" {
+			return []string{k}
+		}
+		return nil
+	}
 }

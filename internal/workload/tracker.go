@@ -343,8 +343,8 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 		return nil, fmt.Errorf("workload cluster %s: %w", cluster, err)
 	}
 	for name, fn := range map[string]client.IndexerFunc{
-		fullKeyIndex:     nodeKey(FullKey),
-		instanceKeyIndex: nodeKey(InstanceKey),
+		fullKeyIndex:     providerIDIndexer(FullKey, nodeProviderID),
+		instanceKeyIndex: InstanceKeyIndexer(nodeProviderID),
 		ownerIndex:       nodeOwner,
 	} {
 		if err := nodeCache.IndexField(ctx, &corev1.Node{}, name, fn); err != nil {
@@ -505,14 +505,7 @@ func ReadySince(n *corev1.Node) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func nodeKey(key func(string) string) client.IndexerFunc {
-	return func(o client.Object) []string {
-		if k := key(o.(*corev1.Node).Spec.ProviderID); k != "" {
-			return []string{k}
-		}
-		return nil
-	}
-}
+func nodeProviderID(o client.Object) string { return o.(*corev1.Node).Spec.ProviderID }
 
 func nodeOwner(o client.Object) []string {
 	a := o.GetAnnotations()

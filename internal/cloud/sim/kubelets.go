@@ -14,6 +14,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+	"github.com/machinepool-operator/machinepool-operator/internal/contract"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -165,7 +166,7 @@ func (k *kubelets) sync(ctx context.Context, group cloud.GroupRef) (time.Duratio
 		dataOf := func() bool {
 			ok, known := hasData[in.BootstrapSecret]
 			if !known {
-				ok = k.bootstrapDataExists(ctx, group.Namespace, in.BootstrapSecret)
+				ok = contract.HasBootstrapData(ctx, k.opts.Secrets, types.NamespacedName{Namespace: group.Namespace, Name: in.BootstrapSecret})
 				hasData[in.BootstrapSecret] = ok
 			}
 			return ok
@@ -187,15 +188,6 @@ func (k *kubelets) sync(ctx context.Context, group cloud.GroupRef) (time.Duratio
 		return 0, nil
 	}
 	return max(next.Sub(k.cloud.now()), 10*time.Millisecond), nil
-}
-
-// bootstrapDataExists says whether the bootstrap data Secret exists with a non-empty "value".
-func (k *kubelets) bootstrapDataExists(ctx context.Context, namespace, name string) bool {
-	s := &corev1.Secret{}
-	if err := k.opts.Secrets.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
-		return false
-	}
-	return len(s.Data["value"]) > 0
 }
 
 // finishPod does what a kubelet does for a Pod on its Node that is being deleted: it removes it for good

@@ -101,13 +101,11 @@ var ownedConditions = []string{string(corev1beta1.ReadyCondition), string(corev1
 // confirmed with workload.SameInstance.
 const providerIDIndex = "spec.providerID.instance"
 
-func machineProviderIDKey(o client.Object) []string {
+func machineProviderID(o client.Object) string {
 	if id := o.(*capi.Machine).Spec.ProviderID; id != nil {
-		if k := workload.InstanceKey(*id); k != "" {
-			return []string{k}
-		}
+		return *id
 	}
-	return nil
+	return ""
 }
 
 // SetupWithManager waits for Cluster API's Machine CRD (a small watch on CRDs) and starts the controller once
@@ -147,7 +145,7 @@ func (r *Reconciler) startWhenServed(ctx context.Context, req reconcile.Request)
 	var err error
 	r.started.Do(func() {
 		ctrl.LoggerFrom(ctx).Info("Cluster API's Machine CRD is served: reconciling MachinePool Machines")
-		if err = r.cache.IndexField(ctx, &capi.Machine{}, providerIDIndex, machineProviderIDKey); err != nil {
+		if err = r.cache.IndexField(ctx, &capi.Machine{}, providerIDIndex, workload.InstanceKeyIndexer(machineProviderID)); err != nil {
 			return
 		}
 		r.indexed.Store(true)

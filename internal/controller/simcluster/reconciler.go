@@ -115,7 +115,7 @@ func (r *Reconciler) endpoint(ctx context.Context, sc *infrav1beta1.SimCluster) 
 		}
 		return infrav1beta1.APIEndpoint{}, KubeconfigNotFoundReason, err
 	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(secret.Data["value"])
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(secret.Data[corev1beta1.KubeconfigDataKey])
 	if err != nil {
 		return infrav1beta1.APIEndpoint{}, InvalidKubeconfigReason, fmt.Errorf("secret %s/%s holds no valid kubeconfig: %w", sc.Namespace, name, err)
 	}

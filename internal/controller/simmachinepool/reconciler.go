@@ -85,21 +85,17 @@ type Reconciler struct {
 	nodeEvents chan event.GenericEvent
 }
 
-// providerIDIndex indexes SimMachinePoolMachines by the normalised provider ID of their instance, to find the
-// pool of a Node.
-const providerIDIndex = "spec.providerID"
+// providerIDIndex indexes SimMachinePoolMachines by the instance key of their provider ID, to find the pool of
+// a Node (workload.InstanceKeyIndexer).
+const providerIDIndex = "spec.providerID.instance"
 
 // SetupWithManager registers the controller and its watches.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Workload == nil {
 		return errors.New("the simmachinepool controller needs the manager's workload.Tracker")
 	}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &infrav1beta1.SimMachinePoolMachine{}, providerIDIndex, func(o client.Object) []string {
-		if k := workload.FullKey(o.(*infrav1beta1.SimMachinePoolMachine).Spec.ProviderID); k != "" {
-			return []string{k}
-		}
-		return nil
-	}); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &infrav1beta1.SimMachinePoolMachine{}, providerIDIndex,
+		workload.InstanceKeyIndexer(func(o client.Object) string { return o.(*infrav1beta1.SimMachinePoolMachine).Spec.ProviderID })); err != nil {
 		return err
 	}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
@@ -132,7 +128,7 @@ func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.
 		}
 		return
 	}
-	key := workload.FullKey(node.Spec.ProviderID)
+	key := workload.InstanceKey(node.Spec.ProviderID)
 	if key == "" {
 		return
 	}
@@ -141,6 +137,9 @@ func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.
 		return
 	}
 	for i := range list.Items {
+		if !workload.SameInstance(list.Items[i].Spec.ProviderID, node.Spec.ProviderID) {
+			continue
+		}
 		for _, req := range poolsOwning(ctx, &list.Items[i]) {
 			r.enqueue(req)
 		}
@@ -445,21 +444,12 @@ func (r *Reconciler) blocked(ctx context.Context, smp *infrav1beta1.SimMachinePo
 			continue
 		}
 		checked[in.BootstrapSecret] = true
-		if !r.bootstrapDataExists(ctx, smp.Namespace, in.BootstrapSecret) {
+		if !contract.HasBootstrapData(ctx, r.APIReader, types.NamespacedName{Namespace: smp.Namespace, Name: in.BootstrapSecret}) {
 			return &corev1beta1.Condition{Reason: BootstrapDataMissingReason, Severity: corev1beta1.ConditionSeverityWarning,
 				Message: fmt.Sprintf("instances cannot join: bootstrap data Secret %s/%s is missing or has no \"value\"", smp.Namespace, in.BootstrapSecret)}
 		}
 	}
 	return nil
-}
-
-// bootstrapDataExists says whether the bootstrap data Secret exists with a non-empty "value".
-func (r *Reconciler) bootstrapDataExists(ctx context.Context, namespace, name string) bool {
-	s := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
-		return false
-	}
-	return len(s.Data["value"]) > 0
 }
 
 func (r *Reconciler) reconcileDelete(ctx context.Context, smp *infrav1beta1.SimMachinePool, group cloud.GroupRef) error {
