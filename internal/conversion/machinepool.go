@@ -16,8 +16,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -83,16 +85,16 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 	var keep v1beta1Data
 
 	s, t := &src.Spec, &dst.Spec
-	t.ClusterName, t.Replicas = s.ClusterName, copyInt32(s.Replicas)
-	t.ProviderIDList, t.FailureDomains = copyStrings(s.ProviderIDList), copyStrings(s.FailureDomains)
-	t.Template.ObjectMeta = corev1beta2.ObjectMeta{Labels: copyMap(s.Template.Labels), Annotations: copyMap(s.Template.Annotations)}
+	t.ClusterName, t.Replicas = s.ClusterName, clonePtr(s.Replicas)
+	t.ProviderIDList, t.FailureDomains = slices.Clone(s.ProviderIDList), slices.Clone(s.FailureDomains)
+	t.Template.ObjectMeta = corev1beta2.ObjectMeta{Labels: maps.Clone(s.Template.Labels), Annotations: maps.Clone(s.Template.Annotations)}
 	ms, mt := &s.Template.Spec, &t.Template.Spec
 	mt.ClusterName = ms.ClusterName
-	mt.MinReadySeconds = copyInt32(s.MinReadySeconds)
+	mt.MinReadySeconds = clonePtr(s.MinReadySeconds)
 	mt.Version = fromPointer(ms.Version, "version", &keep)
 	mt.ProviderID = fromPointer(ms.ProviderID, "providerID", &keep)
 	mt.FailureDomain = fromPointer(ms.FailureDomain, "failureDomain", &keep)
-	mt.Bootstrap.DataSecretName = copyString(ms.Bootstrap.DataSecretName)
+	mt.Bootstrap.DataSecretName = clonePtr(ms.Bootstrap.DataSecretName)
 	if ref := ms.Bootstrap.ConfigRef; ref != nil {
 		cv, err := toContractRef(*ref)
 		if err != nil {
@@ -125,13 +127,17 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 		st.Conditions, st.Versions = restored.Conditions, restored.Versions
 		st.ReadyReplicas, st.AvailableReplicas, st.UpToDateReplicas = restored.ReadyReplicas, restored.AvailableReplicas, restored.UpToDateReplicas
 	}
+	var was corev1beta2.MachinePoolInitializationStatus
+	if restored.Initialization != nil {
+		was = *restored.Initialization
+	}
 	st.Initialization = corev1beta2.MachinePoolInitializationStatus{
-		InfrastructureProvisioned:  restoredBool(ss.InfrastructureReady, restored.Initialization, func(i *corev1beta2.MachinePoolInitializationStatus) *bool { return i.InfrastructureProvisioned }),
-		BootstrapDataSecretCreated: restoredBool(ss.BootstrapReady, restored.Initialization, func(i *corev1beta2.MachinePoolInitializationStatus) *bool { return i.BootstrapDataSecretCreated }),
+		InfrastructureProvisioned:  restoredBool(ss.InfrastructureReady, was.InfrastructureProvisioned),
+		BootstrapDataSecretCreated: restoredBool(ss.BootstrapReady, was.BootstrapDataSecretCreated),
 	}
 	old := &corev1beta2.MachinePoolV1Beta1DeprecatedStatus{
 		ReadyReplicas: ss.ReadyReplicas, AvailableReplicas: ss.AvailableReplicas, UnavailableReplicas: ss.UnavailableReplicas,
-		FailureMessage: copyString(ss.FailureMessage),
+		FailureMessage: clonePtr(ss.FailureMessage),
 	}
 	if ss.FailureReason != nil {
 		reason := string(*ss.FailureReason)
@@ -160,16 +166,16 @@ func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, 
 	keep := v1beta2Data{}
 
 	s, t := &src.Spec, &dst.Spec
-	t.ClusterName, t.Replicas = s.ClusterName, copyInt32(s.Replicas)
-	t.ProviderIDList, t.FailureDomains = copyStrings(s.ProviderIDList), copyStrings(s.FailureDomains)
-	t.Template.ObjectMeta = corev1beta1.ObjectMeta{Labels: copyMap(s.Template.Labels), Annotations: copyMap(s.Template.Annotations)}
+	t.ClusterName, t.Replicas = s.ClusterName, clonePtr(s.Replicas)
+	t.ProviderIDList, t.FailureDomains = slices.Clone(s.ProviderIDList), slices.Clone(s.FailureDomains)
+	t.Template.ObjectMeta = corev1beta1.ObjectMeta{Labels: maps.Clone(s.Template.Labels), Annotations: maps.Clone(s.Template.Annotations)}
 	ms, mt := &s.Template.Spec, &t.Template.Spec
 	mt.ClusterName = ms.ClusterName
-	t.MinReadySeconds = copyInt32(ms.MinReadySeconds)
+	t.MinReadySeconds = clonePtr(ms.MinReadySeconds)
 	mt.Version = toPointer(ms.Version, "version", restored)
 	mt.ProviderID = toPointer(ms.ProviderID, "providerID", restored)
 	mt.FailureDomain = toPointer(ms.FailureDomain, "failureDomain", restored)
-	mt.Bootstrap.DataSecretName = copyString(ms.Bootstrap.DataSecretName)
+	mt.Bootstrap.DataSecretName = clonePtr(ms.Bootstrap.DataSecretName)
 	if ms.Bootstrap.ConfigRef.IsDefined() {
 		ref, err := c.toObjectRef(ctx, ms.Bootstrap.ConfigRef, restored.ConfigRef)
 		if err != nil {
@@ -201,7 +207,7 @@ func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, 
 	if ss.Deprecated != nil && ss.Deprecated.V1Beta1 != nil {
 		old := ss.Deprecated.V1Beta1
 		st.ReadyReplicas, st.AvailableReplicas, st.UnavailableReplicas = old.ReadyReplicas, old.AvailableReplicas, old.UnavailableReplicas
-		st.FailureMessage = copyString(old.FailureMessage)
+		st.FailureMessage = clonePtr(old.FailureMessage)
 		if old.FailureReason != nil {
 			reason := corev1beta1.MachinePoolStatusFailure(*old.FailureReason)
 			st.FailureReason = &reason
@@ -320,13 +326,8 @@ func fromPointer(s *string, field string, keep *v1beta1Data) string {
 }
 
 func toPointer(s, field string, before v1beta1Data) *string {
-	if s != "" {
+	if s != "" || slices.Contains(before.EmptyStrings, field) {
 		return &s
-	}
-	for _, f := range before.EmptyStrings {
-		if f == field {
-			return &s
-		}
 	}
 	return nil
 }
@@ -340,14 +341,9 @@ func restoredCount(n int32, hasRestored bool, before *int32) *int32 {
 }
 
 // restoredBool converts a v1beta1 flag to v1beta2's pointer: false stays unset unless it was false before.
-func restoredBool(v bool, before *corev1beta2.MachinePoolInitializationStatus, field func(*corev1beta2.MachinePoolInitializationStatus) *bool) *bool {
-	if v {
+func restoredBool(v bool, before *bool) *bool {
+	if v || isFalse(before) {
 		return &v
-	}
-	if before != nil {
-		if b := field(before); b != nil && !*b {
-			return &v
-		}
 	}
 	return nil
 }
@@ -370,8 +366,8 @@ func takeData(src metav1.ObjectMeta, dst *metav1.ObjectMeta, data any) (bool, er
 }
 
 // putData records data in DataAnnotation when there is any.
-func putData(meta *metav1.ObjectMeta, data any, any bool) error {
-	if !any {
+func putData(meta *metav1.ObjectMeta, data any, present bool) error {
+	if !present {
 		return nil
 	}
 	raw, err := json.Marshal(data)
@@ -386,40 +382,6 @@ func putData(meta *metav1.ObjectMeta, data any, any bool) error {
 }
 
 func isFalse(b *bool) bool { return b != nil && !*b }
-
-func copyInt32(p *int32) *int32 {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
-}
-
-func copyString(p *string) *string {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
-}
-
-func copyStrings(s []string) []string {
-	if s == nil {
-		return nil
-	}
-	return append([]string{}, s...)
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
 
 // CRDLookup is the APIVersionFunc of a cluster: the newest API version the kind's CRD lists under the newest
 // contract label it carries. A kind no CRD serves, or whose CRD carries no contract label, is an
@@ -441,4 +403,13 @@ func CRDLookup(c client.Client) APIVersionFunc {
 		}
 		return "", fmt.Errorf("%w: CRD %s has no %s or %s label naming its versions", ErrNoAPIVersion, name, contract.ContractLabelV1beta2, contract.ContractLabel)
 	}
+}
+
+// clonePtr returns a copy of what p points to, or nil.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
