@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,8 +59,22 @@ type kubelets struct {
 	opts  KubeletOptions
 	cloud *Cloud
 	queue workqueue.TypedRateLimitingInterface[cloud.GroupRef]
+	mu    sync.Mutex
 	// known are the groups synced since the start; the first sight of one (after a restart) syncs it.
 	known map[cloud.GroupRef]bool
+}
+
+// markKnown records whether a group is known and says whether it was.
+func (k *kubelets) markKnown(group cloud.GroupRef, known bool) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	was := k.known[group]
+	if known {
+		k.known[group] = true
+	} else {
+		delete(k.known, group)
+	}
+	return was
 }
 
 // changed tells the kubelets that a group's state changed.
@@ -74,11 +89,7 @@ func (c *Cloud) seen(group cloud.GroupRef) {
 	if c.kubelets == nil {
 		return
 	}
-	c.mu.Lock()
-	known := c.kubelets.known[group]
-	c.kubelets.known[group] = true
-	c.mu.Unlock()
-	if !known {
+	if !c.kubelets.markKnown(group, true) {
 		c.kubelets.queue.Add(group)
 	}
 }
@@ -93,17 +104,14 @@ func (c *Cloud) Start(ctx context.Context) error {
 		<-ctx.Done()
 		k.queue.ShutDown()
 	}()
-	done := make(chan struct{})
+	var workers sync.WaitGroup
 	for range k.opts.Workers {
-		go func() {
-			defer func() { done <- struct{}{} }()
+		workers.Go(func() {
 			for k.next(ctx) {
 			}
-		}()
+		})
 	}
-	for range k.opts.Workers {
-		<-done
-	}
+	workers.Wait()
 	return nil
 }
 
@@ -132,15 +140,11 @@ func user(group cloud.GroupRef) string { return "sim kubelets " + group.String()
 
 // sync does what the group's kubelets would now, and says when it should run again (0: only on a change).
 func (k *kubelets) sync(ctx context.Context, group cloud.GroupRef) (time.Duration, error) {
-	k.cloud.mu.Lock()
-	k.known[group] = true
-	k.cloud.mu.Unlock()
+	k.markKnown(group, true)
 	state, _, err := k.cloud.store.Load(ctx, group)
 	if errors.Is(err, cloud.ErrGroupNotFound) {
 		k.opts.Workload.Release(user(group))
-		k.cloud.mu.Lock()
-		delete(k.known, group)
-		k.cloud.mu.Unlock()
+		k.markKnown(group, false)
 		return 0, nil
 	}
 	if err != nil {
