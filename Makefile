@@ -66,7 +66,7 @@ quickstart: capi-crds ## Run the whole MachinePool loop locally: control planes,
 	hack/quickstart.sh
 
 .PHONY: run
-run: ## Run the manager against the cluster of $KUBECONFIG, without the webhook server.
+run: ## Run the manager against the cluster of $KUBECONFIG without the webhook server (v1beta1 MachinePools then need Cluster API core's CRD; see README "API versions").
 	go run ./cmd/manager --webhook-port=0
 
 .PHONY: release-manifests

@@ -12,6 +12,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/storageversion"
 	"github.com/machinepool-operator/machinepool-operator/internal/simprovider"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -26,6 +27,8 @@ const (
 	simMachinePoolController = "simmachinepool"
 
 	watchFilterLabel = corev1beta1.WatchFilterLabel
+	// machinePoolCRD is our MachinePool CRD (where Cluster API core owns MachinePools, its own).
+	machinePoolCRD = "machinepools.cluster.x-k8s.io"
 )
 
 // knownControllers are the names --controllers accepts, and its default.
@@ -55,7 +58,13 @@ var reconcilers = map[string]setupFunc{
 	machinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
 		r := &machinepool.Reconciler{Concurrency: opts.poolConcurrency}
 		r.Client, r.Recorder, r.WatchFilter, r.Workload = opts.common(mgr, machinepool.ControllerName)
-		return r.SetupWithManager(ctx, mgr)
+		if err := r.SetupWithManager(ctx, mgr); err != nil {
+			return err
+		}
+		// Pools stored before the CRD stored v1beta2 are rewritten in it (our CRD: we own MachinePools here).
+		m := &storageversion.Migrator{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("storageversion-controller"), CRD: machinePoolCRD}
+		return m.SetupWithManager(mgr)
 	},
 	machinePoolMachineController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
 		r := &machinepoolmachine.Reconciler{}

@@ -6,12 +6,15 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 func freePort() int {
@@ -27,12 +30,12 @@ func startManager(args ...string) (*gexec.Session, string) {
 	GinkgoHelper()
 	probe := fmt.Sprintf("127.0.0.1:%d", freePort())
 	args = append([]string{
-		"--kubeconfig=" + kubeconfig, "--webhook-port=0", "--metrics-bind-address=0",
-		"--health-probe-bind-address=" + probe,
-	}, args...)
+		"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe,
+	}, append(slices.Clone(webhookArgs), args...)...)
 	session, err := gexec.Start(exec.CommandContext(context.Background(), managerBin, args...), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { session.Terminate().Wait(10 * time.Second) })
+	support.WaitForConversion(testEnv.Config)
 	return session, "http://" + probe
 }
 

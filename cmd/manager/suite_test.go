@@ -16,6 +16,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // The suite builds the manager binary and runs it as a separate process against a real kube-apiserver, the
@@ -29,6 +30,8 @@ var (
 	managerBin         string
 	kubeconfig         string
 	workloadKubeconfig []byte
+	// webhookArgs serve the MachinePool conversion where the CRD expects it.
+	webhookArgs []string
 	// workloadAudit is the workload API server's audit log of countedUser's requests.
 	workloadAudit string
 )
@@ -55,6 +58,8 @@ var _ = BeforeSuite(func() {
 	}
 	cfg, err := testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
+	// Every manager the specs start serves the MachinePool conversion the CRD points at.
+	webhookArgs = support.ConversionByManager(testEnv)
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())

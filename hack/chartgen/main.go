@@ -100,8 +100,12 @@ func crdTemplate(path string) ([]byte, error) {
 	if bytes.Contains(spec, []byte("{{")) {
 		return nil, fmt.Errorf("%s: the CRD contains %q, which Helm would read as a template action", path, "{{")
 	}
+	if crd.Spec.Conversion != nil && crd.Spec.Conversion.Strategy != apiextensionsv1.NoneConverter {
+		return nil, fmt.Errorf("%s: the chart writes CRD conversions itself, the generated CRD must have none", path)
+	}
 	condition := ".Values.crds.enabled"
-	if crd.Spec.Group == machinePoolGroup && crd.Spec.Names.Plural == machinePoolResource {
+	machinePool := crd.Spec.Group == machinePoolGroup && crd.Spec.Names.Plural == machinePoolResource
+	if machinePool {
 		condition = "and .Values.crds.enabled .Values.crds.machinePool"
 	}
 	var b bytes.Buffer
@@ -113,6 +117,11 @@ func crdTemplate(path string) ([]byte, error) {
 		fmt.Fprintf(&b, "    %s: %s\n", k, crd.Annotations[k])
 	}
 	b.WriteString("    {{- if .Values.crds.keep }}\n    helm.sh/resource-policy: keep\n    {{- end }}\n")
+	if machinePool {
+		// cert-manager's CA injector fills the conversion webhook's caBundle, as for the admission webhooks.
+		b.WriteString("    {{- if and .Values.webhook.enabled .Values.webhook.certManager.enabled }}\n" +
+			"    cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include \"machinepool-operator.fullname\" . }}-webhook\n    {{- end }}\n")
+	}
 	b.WriteString("  labels:\n")
 	for _, k := range sortedKeys(crd.Labels) {
 		fmt.Fprintf(&b, "    %s: %s\n", k, crd.Labels[k])
@@ -120,6 +129,10 @@ func crdTemplate(path string) ([]byte, error) {
 	b.WriteString("    {{- include \"machinepool-operator.labels\" . | nindent 4 }}\n")
 	fmt.Fprintf(&b, "  name: %s\nspec:\n", crd.Name)
 	b.Write(indent(spec, 2))
+	if machinePool {
+		// v1beta1 and v1beta2 are both served: the manager's webhook converts (the chart's helper).
+		b.WriteString("  conversion:\n    {{- include \"machinepool-operator.machinePoolConversion\" . | trim | nindent 4 }}\n")
+	}
 	b.WriteString("{{- end }}\n")
 	return b.Bytes(), nil
 }

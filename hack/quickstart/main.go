@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 func main() {
@@ -67,7 +69,13 @@ func run() error {
 	if q.workload, err = writeKubeconfig(workloadEnv, filepath.Join(dir, "workload.kubeconfig")); err != nil {
 		return err
 	}
-	fmt.Println("    our CRDs are installed in the management cluster")
+	// The MachinePool CRD stores v1beta2 and converts v1beta1 through the manager's webhook: point it at the
+	// manager, on envtest's local webhook address with its certificate, as an install points it at the Service.
+	webhookArgs, err := support.ConversionArgs(mgmtEnv)
+	if err != nil {
+		return err
+	}
+	fmt.Println("    our CRDs are installed in the management cluster; MachinePool conversion goes to the manager")
 
 	step("running the manager (controllers machinepool and simmachinepool, MachinePool gate on); log: %s", q.managerLog)
 	logFile, err := os.Create(q.managerLog)
@@ -75,8 +83,8 @@ func run() error {
 		return err
 	}
 	defer logFile.Close()
-	manager := exec.CommandContext(context.Background(), managerBin, "--kubeconfig="+q.mgmt, "--webhook-port=0", "--metrics-bind-address=0",
-		"--health-probe-bind-address=0", "--sim-heartbeat-interval=10s")
+	manager := exec.CommandContext(context.Background(), managerBin, append([]string{"--kubeconfig=" + q.mgmt, "--metrics-bind-address=0",
+		"--health-probe-bind-address=0", "--sim-heartbeat-interval=10s"}, webhookArgs...)...)
 	manager.Stdout, manager.Stderr = logFile, logFile
 	if err := manager.Start(); err != nil {
 		return fmt.Errorf("starting the manager: %w", err)
@@ -85,6 +93,12 @@ func run() error {
 		_ = manager.Process.Signal(syscall.SIGTERM)
 		_ = manager.Wait()
 	}()
+
+	ready, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := support.ConversionReady(ready, mgmtEnv.Config); err != nil {
+		return fmt.Errorf("%w (manager log: %s)", err, q.managerLog)
+	}
 
 	step("applying config/samples/cluster-less.yaml (MachinePool + SimMachinePool + bootstrap and kubeconfig Secrets)")
 	if err := q.applySample(); err != nil {

@@ -50,23 +50,27 @@ type Converter struct {
 }
 
 // v1beta1Data is what a v1beta1 MachinePool holds that v1beta2 cannot: exact durations, pointers to empty
-// strings, references with fields besides apiVersion, kind and name, and the label selector.
+// strings, and references with fields besides apiVersion, kind and name. (Only spec fields: the status
+// subresource ignores annotation changes, so a status field kept here would be lost on a status write.)
 type v1beta1Data struct {
 	InfrastructureRef *corev1.ObjectReference    `json:"infrastructureRef,omitempty"`
 	ConfigRef         *corev1.ObjectReference    `json:"configRef,omitempty"`
 	Durations         map[string]metav1.Duration `json:"durations,omitempty"`
 	EmptyStrings      []string                   `json:"emptyStrings,omitempty"`
-	Selector          string                     `json:"selector,omitempty"`
+	// MinReadySeconds is a negative spec.minReadySeconds (v1beta1 accepts it, meaning 0; v1beta2's minimum is 0).
+	MinReadySeconds *int32 `json:"minReadySeconds,omitempty"`
 }
 
 // v1beta2Data is what a v1beta2 MachinePool holds that v1beta1 cannot.
 type v1beta2Data struct {
-	ReadinessGates    []corev1beta2.MachineReadinessGate           `json:"readinessGates,omitempty"`
-	Taints            []corev1beta2.MachineTaint                   `json:"taints,omitempty"`
-	Conditions        []metav1.Condition                           `json:"conditions,omitempty"`
-	Replicas          *int32                                       `json:"replicas,omitempty"`
-	ReadyReplicas     *int32                                       `json:"readyReplicas,omitempty"`
-	AvailableReplicas *int32                                       `json:"availableReplicas,omitempty"`
+	ReadinessGates []corev1beta2.MachineReadinessGate `json:"readinessGates,omitempty"`
+	Taints         []corev1beta2.MachineTaint         `json:"taints,omitempty"`
+	Conditions     []metav1.Condition                 `json:"conditions,omitempty"`
+	Replicas       *int32                             `json:"replicas,omitempty"`
+	// ReadyReplicas and AvailableReplicas are kept only where they differ from what the v1beta1 counts stand for
+	// (countFor), so that a v1beta1 writer's new counts show in v1beta2 too.
+	ReadyReplicas     *keptCount                                   `json:"readyReplicas,omitempty"`
+	AvailableReplicas *keptCount                                   `json:"availableReplicas,omitempty"`
 	UpToDateReplicas  *int32                                       `json:"upToDateReplicas,omitempty"`
 	Versions          []corev1beta2.StatusVersion                  `json:"versions,omitempty"`
 	Initialization    *corev1beta2.MachinePoolInitializationStatus `json:"initialization,omitempty"`
@@ -91,6 +95,9 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 	ms, mt := &s.Template.Spec, &t.Template.Spec
 	mt.ClusterName = ms.ClusterName
 	mt.MinReadySeconds = clonePtr(s.MinReadySeconds)
+	if s.MinReadySeconds != nil && *s.MinReadySeconds < 0 {
+		mt.MinReadySeconds, keep.MinReadySeconds = new(int32), clonePtr(s.MinReadySeconds)
+	}
 	mt.Version = fromPointer(ms.Version, "version", &keep)
 	mt.ProviderID = fromPointer(ms.ProviderID, "providerID", &keep)
 	mt.FailureDomain = fromPointer(ms.FailureDomain, "failureDomain", &keep)
@@ -120,13 +127,13 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 
 	ss, st := &src.Status, &dst.Status
 	st.NodeRefs = append([]corev1.ObjectReference(nil), ss.NodeRefs...)
-	st.Phase, st.ObservedGeneration = ss.Phase, ss.ObservedGeneration
+	st.Phase, st.ObservedGeneration, st.Selector = ss.Phase, ss.ObservedGeneration, ss.Selector
 	st.Replicas = restoredCount(ss.Replicas, hasRestored, restored.Replicas)
-	keep.Selector = ss.Selector
 	if hasRestored {
-		st.Conditions, st.Versions = restored.Conditions, restored.Versions
-		st.ReadyReplicas, st.AvailableReplicas, st.UpToDateReplicas = restored.ReadyReplicas, restored.AvailableReplicas, restored.UpToDateReplicas
+		st.Conditions, st.Versions, st.UpToDateReplicas = restored.Conditions, restored.Versions, restored.UpToDateReplicas
 	}
+	st.ReadyReplicas = restored.ReadyReplicas.or(ss.ReadyReplicas)
+	st.AvailableReplicas = restored.AvailableReplicas.or(ss.AvailableReplicas)
 	var was corev1beta2.MachinePoolInitializationStatus
 	if restored.Initialization != nil {
 		was = *restored.Initialization
@@ -151,7 +158,7 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 		st.Deprecated = &corev1beta2.MachinePoolDeprecatedStatus{V1Beta1: old}
 	}
 	return putData(&dst.ObjectMeta, keep, keep.InfrastructureRef != nil || keep.ConfigRef != nil || len(keep.Durations) > 0 ||
-		len(keep.EmptyStrings) > 0 || keep.Selector != "")
+		len(keep.EmptyStrings) > 0 || keep.MinReadySeconds != nil)
 }
 
 // ToV1beta1 converts a v1beta2 MachinePool into dst. A reference's API version comes from APIVersion; when
@@ -172,6 +179,9 @@ func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, 
 	ms, mt := &s.Template.Spec, &t.Template.Spec
 	mt.ClusterName = ms.ClusterName
 	t.MinReadySeconds = clonePtr(ms.MinReadySeconds)
+	if restored.MinReadySeconds != nil && ms.MinReadySeconds != nil && *ms.MinReadySeconds == 0 {
+		t.MinReadySeconds = clonePtr(restored.MinReadySeconds)
+	}
 	mt.Version = toPointer(ms.Version, "version", restored)
 	mt.ProviderID = toPointer(ms.ProviderID, "providerID", restored)
 	mt.FailureDomain = toPointer(ms.FailureDomain, "failureDomain", restored)
@@ -197,11 +207,10 @@ func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, 
 
 	ss, st := &src.Status, &dst.Status
 	st.NodeRefs = append([]corev1.ObjectReference(nil), ss.NodeRefs...)
-	st.Phase, st.ObservedGeneration = ss.Phase, ss.ObservedGeneration
+	st.Phase, st.ObservedGeneration, st.Selector = ss.Phase, ss.ObservedGeneration, ss.Selector
 	if ss.Replicas != nil {
 		st.Replicas = *ss.Replicas
 	}
-	st.Selector = restored.Selector
 	st.BootstrapReady = ss.Initialization.BootstrapDataSecretCreated != nil && *ss.Initialization.BootstrapDataSecretCreated
 	st.InfrastructureReady = ss.Initialization.InfrastructureProvisioned != nil && *ss.Initialization.InfrastructureProvisioned
 	if ss.Deprecated != nil && ss.Deprecated.V1Beta1 != nil {
@@ -218,8 +227,8 @@ func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, 
 		}
 		keep.DeprecatedSet = reflect.DeepEqual(*old, corev1beta2.MachinePoolV1Beta1DeprecatedStatus{})
 	}
-	keep.Conditions, keep.Versions = ss.Conditions, ss.Versions
-	keep.ReadyReplicas, keep.AvailableReplicas, keep.UpToDateReplicas = ss.ReadyReplicas, ss.AvailableReplicas, ss.UpToDateReplicas
+	keep.Conditions, keep.Versions, keep.UpToDateReplicas = ss.Conditions, ss.Versions, ss.UpToDateReplicas
+	keep.ReadyReplicas, keep.AvailableReplicas = keepCount(ss.ReadyReplicas, st.ReadyReplicas), keepCount(ss.AvailableReplicas, st.AvailableReplicas)
 	if ss.Replicas != nil && *ss.Replicas == 0 { // 0 in v1beta1 is also "unset": say which
 		keep.Replicas = ss.Replicas
 	}
@@ -330,6 +339,35 @@ func toPointer(s, field string, before v1beta1Data) *string {
 		return &s
 	}
 	return nil
+}
+
+// keptCount is a v1beta2 count that differs from what its v1beta1 counterpart stands for (Value may be nil).
+type keptCount struct {
+	Value *int32 `json:"value"`
+}
+
+// countFor is the v1beta2 count a v1beta1 count stands for: the same number, unset for 0.
+func countFor(n int32) *int32 {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
+
+// keepCount records a v1beta2 count unless countFor(v1beta1) gives it back.
+func keepCount(v2 *int32, v1 int32) *keptCount {
+	if want := countFor(v1); (v2 == nil) == (want == nil) && (v2 == nil || *v2 == *want) {
+		return nil
+	}
+	return &keptCount{Value: clonePtr(v2)}
+}
+
+// or is the kept v1beta2 count if there is one, else the one v1beta1's count stands for.
+func (k *keptCount) or(v1 int32) *int32 {
+	if k != nil {
+		return clonePtr(k.Value)
+	}
+	return countFor(v1)
 }
 
 // restoredCount converts a v1beta1 count to v1beta2's pointer: 0 stays unset unless it was set to 0 before.

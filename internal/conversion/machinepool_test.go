@@ -46,7 +46,8 @@ func fuzzContracts() contracts {
 }
 
 // filler makes random objects of the shapes the API server stores: whole-second times (what JSON keeps),
-// references either empty or naming a kind of the table, non-negative seconds, no stray conversion data.
+// references either empty or naming a kind of the table, non-negative seconds (and v1beta2 minReadySeconds), no
+// stray conversion data.
 func filler(seed int64) *randfill.Filler {
 	pick := func(c randfill.Continue) schema.GroupVersionKind { return fuzzKinds[c.Intn(len(fuzzKinds))] }
 	return randfill.NewWithSeed(seed).NilChance(0.3).NumElements(0, 3).Funcs(
@@ -84,6 +85,12 @@ func filler(seed int64) *randfill.Filler {
 				if c.Bool() {
 					*p = ptr.To(c.Int31n(1 << 20))
 				}
+			}
+		},
+		func(s *corev1beta2.MachineSpec, c randfill.Continue) {
+			c.FillNoCustom(s)
+			if s.MinReadySeconds != nil { // the schema's minimum is 0
+				s.MinReadySeconds = ptr.To(c.Int31n(1 << 20))
 			}
 		},
 		func(s *corev1beta2.MachinePoolDeprecatedStatus, c randfill.Continue) {
@@ -272,7 +279,62 @@ func TestV1beta1StatusMovesUnderDeprecated(t *testing.T) {
 	if b := hub.Status.Initialization.BootstrapDataSecretCreated; b == nil || !*b || hub.Status.Initialization.InfrastructureProvisioned != nil {
 		t.Errorf("initialization = %+v, want bootstrapDataSecretCreated true and infrastructureProvisioned unset", hub.Status.Initialization)
 	}
-	if hub.Status.ReadyReplicas != nil {
-		t.Errorf("v1beta2 readyReplicas = %v: it counts differently and stays unset until the controller writes it", *hub.Status.ReadyReplicas)
+	// The counts mean the same in both versions here (instances whose Node is Ready, and for minReadySeconds).
+	if r, a := hub.Status.ReadyReplicas, hub.Status.AvailableReplicas; r == nil || *r != 2 || a == nil || *a != 1 {
+		t.Errorf("v1beta2 readyReplicas, availableReplicas = %v, %v; want v1beta1's 2 and 1", r, a)
+	}
+
+	// A v1beta1 writer that changes the counts of an object a v1beta2 writer wrote before moves both views.
+	back := &corev1beta1.MachinePool{}
+	if err := (Converter{}).ToV1beta1(context.Background(), hub, back); err != nil {
+		t.Fatal(err)
+	}
+	back.Status.ReadyReplicas = 3
+	if err := (Converter{}).ToV1beta2(context.Background(), back, hub); err != nil {
+		t.Fatal(err)
+	}
+	if r := hub.Status.ReadyReplicas; r == nil || *r != 3 {
+		t.Errorf("after a v1beta1 writer set readyReplicas 3, v1beta2 has %v", r)
+	}
+
+	// One that differs from v1beta1's is kept across a v1beta1 round trip.
+	hub.Status.ReadyReplicas = ptr.To[int32](7)
+	if err := (Converter{}).ToV1beta1(context.Background(), hub, back); err != nil {
+		t.Fatal(err)
+	}
+	again := &corev1beta2.MachinePool{}
+	if err := (Converter{}).ToV1beta2(context.Background(), back, again); err != nil {
+		t.Fatal(err)
+	}
+	if r := again.Status.ReadyReplicas; r == nil || *r != 7 || back.Status.ReadyReplicas != 3 {
+		t.Errorf("v1beta2 readyReplicas %v (want 7), v1beta1 %d (want 3)", r, back.Status.ReadyReplicas)
+	}
+}
+
+// A negative minReadySeconds, which v1beta1 accepts (meaning 0), is 0 in v1beta2 (its minimum) and comes back
+// exactly while v1beta2 writers leave it at 0.
+func TestNegativeMinReadySeconds(t *testing.T) {
+	ctx := context.Background()
+	conv := Converter{APIVersion: fuzzContracts().lookup}
+	hub := &corev1beta2.MachinePool{}
+	if err := conv.ToV1beta2(ctx, &corev1beta1.MachinePool{Spec: corev1beta1.MachinePoolSpec{MinReadySeconds: ptr.To[int32](-5)}}, hub); err != nil {
+		t.Fatal(err)
+	}
+	if got := hub.Spec.Template.Spec.MinReadySeconds; got == nil || *got != 0 {
+		t.Fatalf("v1beta2 minReadySeconds = %v, want 0", got)
+	}
+	back := &corev1beta1.MachinePool{}
+	if err := conv.ToV1beta1(ctx, hub, back); err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Spec.MinReadySeconds; got == nil || *got != -5 {
+		t.Errorf("back in v1beta1 as %v, want -5", got)
+	}
+	hub.Spec.Template.Spec.MinReadySeconds = ptr.To[int32](30)
+	if err := conv.ToV1beta1(ctx, hub, back); err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Spec.MinReadySeconds; got == nil || *got != 30 {
+		t.Errorf("after a v1beta2 writer set 30: %v", got)
 	}
 }

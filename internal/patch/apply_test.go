@@ -22,6 +22,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // Apply runs against a real API server (envtest) with the MachinePool CRD: its status subresource, generation
@@ -30,6 +31,8 @@ var (
 	env *envtest.Environment
 	k8s client.WithWatch
 	ctx = context.Background()
+	// stopConversion stops the conversion webhook's manager.
+	stopConversion context.CancelFunc
 )
 
 func TestApply(t *testing.T) {
@@ -44,11 +47,17 @@ var _ = BeforeSuite(func() {
 	env = &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
 	Expect(err).NotTo(HaveOccurred())
+	conversionCtx, stop := context.WithCancel(ctx)
+	stopConversion = stop
+	support.ServeConversion(conversionCtx, env)
 	k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 })
 
 var _ = AfterSuite(func() {
+	if stopConversion != nil {
+		stopConversion() // its watches would hold the API server's shutdown
+	}
 	if env != nil {
 		Expect(env.Stop()).To(Succeed())
 	}

@@ -9,10 +9,10 @@ import (
 	mpconversion "github.com/machinepool-operator/machinepool-operator/internal/conversion"
 )
 
-// setupConversion serves /convert for MachinePools: v1beta2 is the hub, v1beta1 the spoke, converted by
+// SetupConversion serves /convert for MachinePools: v1beta2 is the hub, v1beta1 the spoke, converted by
 // internal/conversion with reference versions looked up in the referenced kinds' CRDs (through the manager's
 // cache). The manager's scheme must know both versions.
-func setupConversion(mgr ctrl.Manager) error {
+func SetupConversion(mgr ctrl.Manager) error {
 	c := mpconversion.Converter{APIVersion: mpconversion.CRDLookup(mgr.GetClient())}
 	return ctrl.NewWebhookManagedBy(mgr, &corev1beta2.MachinePool{}).
 		WithConverter(conversion.NewHubSpokeConverter(&corev1beta2.MachinePool{},

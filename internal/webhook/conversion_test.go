@@ -1,13 +1,10 @@
 package webhook_test
 
 import (
-	"fmt"
-	"net"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,35 +13,8 @@ import (
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 )
 
-// serveV1beta2 makes the MachinePool CRD serve v1beta2 through this suite's conversion webhook (the CRD ships
-// it unserved until the webhook is wired into every install), and puts the CRD back after the spec.
-func serveV1beta2() {
-	GinkgoHelper()
-	crd := &apiextensionsv1.CustomResourceDefinition{}
-	Expect(k8s.Get(ctx, client.ObjectKey{Name: "machinepools.cluster.x-k8s.io"}, crd)).To(Succeed())
-	original := crd.DeepCopy()
-	wio := &testEnv.WebhookInstallOptions
-	url := fmt.Sprintf("https://%s/convert", net.JoinHostPort(wio.LocalServingHost, fmt.Sprint(wio.LocalServingPort)))
-	for i := range crd.Spec.Versions {
-		crd.Spec.Versions[i].Served = true
-	}
-	crd.Spec.Conversion = &apiextensionsv1.CustomResourceConversion{Strategy: apiextensionsv1.WebhookConverter,
-		Webhook: &apiextensionsv1.WebhookConversion{ConversionReviewVersions: []string{"v1"},
-			ClientConfig: &apiextensionsv1.WebhookClientConfig{URL: &url, CABundle: wio.LocalServingCAData}}}
-	Expect(k8s.Update(ctx, crd)).To(Succeed())
-	DeferCleanup(func() {
-		current := &apiextensionsv1.CustomResourceDefinition{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Name: crd.Name}, current)).To(Succeed())
-		current.Spec.Versions, current.Spec.Conversion = original.Spec.Versions, original.Spec.Conversion
-		Expect(k8s.Update(ctx, current)).To(Succeed())
-	})
-	// Served once a v1beta2 list answers.
-	Eventually(func() error { return k8s.List(ctx, &corev1beta2.MachinePoolList{}) }).WithTimeout(30 * time.Second).Should(Succeed())
-}
-
 var _ = Describe("MachinePool conversion webhook", func() {
 	It("serves v1beta1 pools as v1beta2 and back through the API server, losing nothing either version holds", func() {
-		serveV1beta2()
 		ns := newNamespace()
 		v1 := &corev1beta1.MachinePool{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "workers"},

@@ -18,15 +18,17 @@ type Options struct {
 	Infrastructure bool
 }
 
-// SetupWithManager registers the chosen webhooks with the manager's webhook server.
+// SetupWithManager registers the chosen webhooks with the manager's webhook server, and always the
+// MachinePool conversion: wherever our MachinePool CRD is installed the API server needs it for every v1beta1
+// request, whatever the controllers and feature gates are.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if err := SetupConversion(mgr); err != nil {
+		return err
+	}
 	if opts.MachinePool {
 		mp := &MachinePool{Gates: opts.Gates}
 		if err := ctrl.NewWebhookManagedBy(mgr, &corev1beta1.MachinePool{}).
 			WithDefaulter(mp).WithValidator(mp).Complete(); err != nil {
-			return err
-		}
-		if err := setupConversion(mgr); err != nil {
 			return err
 		}
 	}

@@ -2,14 +2,10 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -33,6 +29,7 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/feature"
 	mpwebhook "github.com/machinepool-operator/machinepool-operator/internal/webhook"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // The suite runs the real webhook server behind a real kube-apiserver: requests go through the API server's
@@ -97,20 +94,13 @@ var _ = BeforeSuite(func() {
 	gates = feature.NewGates()
 	Expect(mpwebhook.SetupWithManager(mgr, mpwebhook.Options{Gates: gates, MachinePool: true, Infrastructure: true})).To(Succeed())
 
+	// The CRD converts through this manager's /convert, as installs point it at the manager's Service.
+	support.ConversionByManager(testEnv)
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
-
-	// Wait until the webhook server answers TLS.
-	addr := net.JoinHostPort(wio.LocalServingHost, fmt.Sprint(wio.LocalServingPort))
-	Eventually(func() error {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // local test server
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	}).WithTimeout(30 * time.Second).Should(Succeed())
+	support.WaitForConversion(restConfig)
 })
 
 var _ = AfterSuite(func() {

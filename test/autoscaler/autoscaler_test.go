@@ -100,9 +100,11 @@ var _ = BeforeSuite(func() {
 
 	managerBin, err := gexec.Build("github.com/machinepool-operator/machinepool-operator/cmd/manager")
 	Expect(err).NotTo(HaveOccurred())
-	manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, "--kubeconfig="+mgmtKubeconfig, "--webhook-port=0",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sim-heartbeat-interval=5s"), GinkgoWriter, GinkgoWriter)
+	manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, append([]string{"--kubeconfig=" + mgmtKubeconfig,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sim-heartbeat-interval=5s"},
+		support.ConversionByManager(mgmtEnv)...)...), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
+	support.WaitForConversion(cfg)
 	go scheduler(ctx)
 })
 
@@ -385,7 +387,7 @@ var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Order
 		}).Should(Equal(1))
 
 		var err2 error
-		autoscaler, err2 = gexec.Start(exec.CommandContext(ctx, autoscalerBin,
+		cmd := exec.CommandContext(ctx, autoscalerBin,
 			"--cloud-provider=clusterapi",
 			"--kubeconfig="+workloadKubeconfig,
 			"--cloud-config="+autoscalerIdentity(),
@@ -404,7 +406,11 @@ var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Order
 			"--skip-nodes-with-system-pods=false",
 			"--skip-nodes-with-local-storage=false",
 			"--v=3",
-		), GinkgoWriter, GinkgoWriter)
+		)
+		// Our MachinePool CRD serves v1beta2, which makes it the group's preferred version; Cluster API v1.7.1's
+		// Machine CRDs serve only v1beta1 (README: MachinePool Machines and the cluster-autoscaler).
+		cmd.Env = append(os.Environ(), "CAPI_VERSION=v1beta1")
+		autoscaler, err2 = gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 		Expect(err2).NotTo(HaveOccurred())
 	})
 

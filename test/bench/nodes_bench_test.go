@@ -28,6 +28,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 func envInt(name string, def int) int {
@@ -116,6 +117,11 @@ func BenchmarkNodeMapping(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = mgmtEnv.Stop() }()
+	convCtx, stopConversion := context.WithCancel(ctx)
+	defer stopConversion()
+	if err := support.StartConversion(convCtx, mgmtEnv); err != nil {
+		b.Fatal(err)
+	}
 	wlEnv := &envtest.Environment{}
 	wlCfg, err := wlEnv.Start()
 	if err != nil {

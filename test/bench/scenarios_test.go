@@ -34,6 +34,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // TestScenarios is the benchmark harness of `make bench`: both control planes with audit logs, the manager
@@ -358,8 +359,12 @@ func runWorkload(t *testing.T, pools, replicas int, sim bool) []result {
 		t.Fatal(err)
 	}
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freeLocalPort(t))
-	args := []string{"--kubeconfig=" + kubeconfig, "--webhook-port=0",
-		"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0"}
+	webhookArgs, err := support.ConversionArgs(mgmt.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--kubeconfig=" + kubeconfig,
+		"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0"}, webhookArgs...)
 	if !sim {
 		args = append(args, "--controllers=machinepool")
 	}
@@ -389,6 +394,11 @@ func runWorkload(t *testing.T, pools, replicas int, sim bool) []result {
 		}
 	})
 
+	ready, cancelReady := context.WithTimeout(ctx, time.Minute)
+	defer cancelReady()
+	if err := support.ConversionReady(ready, mgmt.cfg); err != nil {
+		t.Fatal(err)
+	}
 	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools, sim: sim}
 	h.setup(ctx)
 	name := fmt.Sprintf("%dx%d", pools, replicas)

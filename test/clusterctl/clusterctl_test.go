@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 const (
@@ -149,6 +151,10 @@ var _ = Describe("clusterctl generate cluster --infrastructure sim", Ordered, fu
 		_, err := testEnv.Start()
 		Expect(err).NotTo(HaveOccurred(), "run `make capi-crds` for Cluster API's Cluster CRD")
 		DeferCleanup(testEnv.Stop)
+		// Our MachinePool CRD stands in for Cluster API core's here; it converts v1beta1 through a webhook.
+		conversionCtx, stopConversion := context.WithCancel(context.Background())
+		DeferCleanup(stopConversion)
+		support.ServeConversion(conversionCtx, testEnv)
 		admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
 		Expect(err).NotTo(HaveOccurred())
 		k, err := admin.Kubectl()

@@ -40,7 +40,9 @@ var (
 	manager              *gexec.Session
 	// managers are every manager process the suite started, for the log checks at the end.
 	managers []*gexec.Session
-	ctx      = context.Background()
+	// webhookArgs serve the MachinePool conversion where the CRD expects it.
+	webhookArgs []string
+	ctx         = context.Background()
 )
 
 func TestE2E(t *testing.T) {
@@ -66,6 +68,7 @@ var _ = BeforeSuite(func() {
 	}
 	cfg, err := mgmtEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "run `make capi-crds`")
+	webhookArgs = support.ConversionByManager(mgmtEnv)
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	workloadEnv = &envtest.Environment{}
@@ -90,6 +93,7 @@ var _ = BeforeSuite(func() {
 	managerBin, err = gexec.Build("github.com/machinepool-operator/machinepool-operator/cmd/manager")
 	Expect(err).NotTo(HaveOccurred())
 	startManager()
+	support.WaitForConversion(cfg)
 })
 
 var _ = AfterSuite(func() {
@@ -113,8 +117,8 @@ var _ = AfterSuite(func() {
 // startManager runs the manager binary as a user would out of cluster; extra flags are added to the defaults.
 func startManager(extra ...string) {
 	GinkgoHelper()
-	args := append([]string{"--kubeconfig=" + mgmtKubeconfig, "--webhook-port=0", "--metrics-bind-address=0",
-		"--health-probe-bind-address=0", "--sim-heartbeat-interval=5s"}, extra...)
+	args := append(append([]string{"--kubeconfig=" + mgmtKubeconfig, "--metrics-bind-address=0",
+		"--health-probe-bind-address=0", "--sim-heartbeat-interval=5s"}, webhookArgs...), extra...)
 	var err error
 	manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, args...), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())

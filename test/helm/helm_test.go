@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
@@ -75,6 +76,7 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1beta2.AddToScheme(scheme)).To(Succeed())
 	Expect(infrav1beta1.AddToScheme(scheme)).To(Succeed())
 	Expect(capi.AddToScheme(scheme)).To(Succeed())
 	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
@@ -156,6 +158,17 @@ func one(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructu
 	return found[0]
 }
 
+func crdNamed(objs []*unstructured.Unstructured, name string) *unstructured.Unstructured {
+	GinkgoHelper()
+	for _, o := range byKind(objs, "CustomResourceDefinition") {
+		if o.GetName() == name {
+			return o
+		}
+	}
+	Fail("no CRD " + name)
+	return nil
+}
+
 func field(o *unstructured.Unstructured, path ...string) any {
 	v, _, _ := unstructured.NestedFieldNoCopy(o.Object, path...)
 	return v
@@ -184,10 +197,14 @@ func webhooksByName(objs []*unstructured.Unstructured, kind string) map[string]a
 	return out
 }
 
+// crdSpecs returns the CRDs' specs by name, each conversion webhook's clientConfig left out (the chart and
+// kustomize name the Service and provide the CA each their own way).
 func crdSpecs(objs []*unstructured.Unstructured) map[string]any {
 	out := map[string]any{}
 	for _, crd := range byKind(objs, "CustomResourceDefinition") {
-		out[crd.GetName()] = field(crd, "spec")
+		spec := crd.DeepCopy()
+		unstructured.RemoveNestedField(spec.Object, "spec", "conversion", "webhook", "clientConfig")
+		out[crd.GetName()] = field(spec, "spec")
 	}
 	return out
 }
@@ -210,6 +227,11 @@ var _ = Describe("the chart, rendered", func() {
 		}
 		Expect(ours).To(HaveLen(5))
 		Expect(ours).To(Equal(crdSpecs(kustomized)))
+		for _, objs := range [][]*unstructured.Unstructured{chartObjs, kustomized} {
+			mp := crdNamed(objs, "machinepools.cluster.x-k8s.io")
+			Expect(field(mp, "spec", "conversion", "strategy")).To(Equal("Webhook"))
+			Expect(field(mp, "spec", "conversion", "webhook", "clientConfig", "service", "path")).To(Equal("/convert"))
+		}
 		for _, crd := range byKind(chartObjs, "CustomResourceDefinition") {
 			Expect(crd.GetAnnotations()).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), crd.GetName())
 			if _, ours := ours[crd.GetName()]; ours {
@@ -307,7 +329,7 @@ var _ = Describe("the chart, rendered", func() {
 		Expect(metricsService).NotTo(BeNil(), "the ServiceMonitor selects the metrics Service")
 		Expect(field(metricsService, "spec", "ports")).To(ConsistOf(HaveKeyWithValue("name", "metrics")))
 
-		objs = template("webhook.enabled=false", "leaderElection.enabled=false", "metrics.enabled=false")
+		objs = template("webhook.enabled=false", "crds.machinePool=false", "leaderElection.enabled=false", "metrics.enabled=false")
 		Expect(managerArgs(objs)).To(ContainElements("--webhook-port=0", "--metrics-bind-address=0"))
 		Expect(managerArgs(objs)).NotTo(ContainElement("--leader-elect"))
 		Expect(byKind(objs, "ValidatingWebhookConfiguration")).To(BeEmpty())
@@ -329,6 +351,10 @@ var _ = Describe("the chart, rendered", func() {
 				Expect(w.(map[string]any)["clientConfig"]).NotTo(HaveKey("caBundle"))
 			}
 		}
+		crd := crdNamed(objs, "machinepools.cluster.x-k8s.io")
+		Expect(crd.GetAnnotations()).To(HaveKeyWithValue("cert-manager.io/inject-ca-from", namespace+"/"+fullname+"-webhook"),
+			"the injector fills the conversion webhook's caBundle too")
+		Expect(field(crd, "spec", "conversion", "webhook", "clientConfig")).NotTo(HaveKey("caBundle"))
 
 		objs = template("webhook.certManager.enabled=true", "webhook.certManager.issuerRef.kind=ClusterIssuer",
 			"webhook.certManager.issuerRef.name=corp-ca")
@@ -357,6 +383,8 @@ var _ = Describe("the chart, rendered", func() {
 		Entry("two replicas without leader election", "replicas > 1 needs leaderElection.enabled", "replicas=2", "leaderElection.enabled=false"),
 		Entry("the MachinePool controller where Cluster API owns MachinePools", "drop machinepool from controllers",
 			"crds.machinePool=false", "controllers={machinepool}"),
+		Entry("our MachinePool CRD without the webhook server that converts it", "webhook.enabled=false with crds.machinePool=true",
+			"webhook.enabled=false"),
 	)
 })
 
@@ -389,8 +417,10 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 		}
 	})
 
-	It("gives the manager, with the chart's ServiceAccount token, all it needs to drive a pool to Running through the chart's webhooks", func() {
-		By("serving the webhooks with the chart-made certificate and running as the chart's ServiceAccount")
+	// startManager runs the manager as the chart's Deployment would: with the chart's ServiceAccount token and
+	// the chart-made certificate, serving the webhooks where the release points them.
+	startManager := func() {
+		GinkgoHelper()
 		certDir := GinkgoT().TempDir()
 		secret := &corev1.Secret{}
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: fullname + "-webhook-cert"}, secret)).To(Succeed())
@@ -412,6 +442,11 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 			}
 			return err
 		}).Should(Succeed(), "the manager's webhook server listens")
+	}
+
+	It("gives the manager, with the chart's ServiceAccount token, all it needs to drive a pool to Running through the chart's webhooks", func() {
+		By("serving the webhooks with the chart-made certificate and running as the chart's ServiceAccount")
+		startManager()
 
 		By("applying the cluster-less sample; the workload cluster is this same API server, reached through the kubeconfig Secret")
 		ns := applySample("cluster-less.yaml")
@@ -442,7 +477,7 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 		By("the validating webhook refusing a bad SimMachinePool")
 		bad := &infrav1beta1.SimMachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad"}}
 		bad.Spec.Simulation = &infrav1beta1.Simulation{BootDelay: &metav1.Duration{Duration: -time.Second}}
-		err = k8s.Create(ctx, bad)
+		err := k8s.Create(ctx, bad)
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("must not be negative"))
 
@@ -466,6 +501,10 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 			caBundle := w.(map[string]any)["clientConfig"].(map[string]any)["caBundle"].(string)
 			Expect(base64.StdEncoding.DecodeString(caBundle)).To(Equal(before.Data["ca.crt"]))
 		}
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: "machinepools.cluster.x-k8s.io"}, crd)).To(Succeed())
+		Expect(crd.Spec.Conversion.Webhook.ClientConfig.CABundle).To(Equal(before.Data["ca.crt"]), "the conversion webhook's CA too")
+		Expect(k8s.List(ctx, &corev1beta1.MachinePoolList{})).To(Succeed(), "v1beta1 reads still convert")
 	})
 
 	It("keeps the CRDs, and so the pools, on uninstall", func() {
@@ -475,11 +514,23 @@ var _ = Describe("the chart, installed into a real API server", Ordered, func() 
 			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: fullname}, &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": "apps/v1", "kind": "Deployment"}}))
 		}).Should(BeTrue())
-		list := &corev1beta1.MachinePoolList{}
-		Expect(k8s.List(ctx, list)).To(Succeed())
+		list := &corev1beta2.MachinePoolList{}
+		Expect(k8s.List(ctx, list)).To(Succeed(), "v1beta2, the stored version, reads without the webhook")
 		Expect(list.Items).To(HaveLen(1))
 		Expect(k8s.Get(ctx, client.ObjectKey{Name: "machines.cluster.x-k8s.io"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed(),
 			"Cluster API's Machine CRD is kept too")
+
+		By("v1beta1 reads failing, saying why, while no manager converts (the README's uninstall section)")
+		// A GET reads etcd and must convert; a list may still be served from the watch cache's earlier conversions.
+		key := client.ObjectKeyFromObject(&list.Items[0])
+		err := k8s.Get(ctx, key, &corev1beta1.MachinePool{})
+		Expect(err).To(MatchError(ContainSubstring("conversion webhook for cluster.x-k8s.io/v1beta2, Kind=MachinePool failed")))
+
+		By("installing the chart again: the kept CRD points at the new release's webhook, and v1beta1 reads work again")
+		run(helmBin, "install", release, chart, "--kubeconfig", adminKcfg, "--namespace", namespace,
+			"--set", fmt.Sprintf("webhook.url=https://127.0.0.1:%d", webhookPort))
+		startManager()
+		Eventually(func() error { return k8s.Get(ctx, key, &corev1beta1.MachinePool{}) }).Should(Succeed())
 	})
 })
 

@@ -114,7 +114,7 @@ var _ = Describe("config/default", func() {
 		Expect(string(dockerfile)).To(ContainSubstring(`ENTRYPOINT ["/manager"]`), "the image the config names runs the manager")
 	})
 
-	It("wires the webhooks to the Service and to cert-manager's certificate", func() {
+	It("wires the webhooks and the MachinePool conversion to the Service and to cert-manager's certificate", func() {
 		objs := render()
 		for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
 			cfgs := byKind(objs, kind)
@@ -127,6 +127,16 @@ var _ = Describe("config/default", func() {
 				Expect(svc).To(HaveKeyWithValue("name", "machinepool-operator-webhook-service"))
 				Expect(svc).To(HaveKeyWithValue("namespace", "machinepool-operator-system"))
 			}
+		}
+		for _, crd := range byKind(objs, "CustomResourceDefinition") {
+			if crd.GetName() != "machinepools.cluster.x-k8s.io" {
+				Expect(crd.Object["spec"]).NotTo(HaveKey("conversion"), crd.GetName())
+				continue
+			}
+			Expect(crd.GetAnnotations()).To(HaveKeyWithValue("cert-manager.io/inject-ca-from", "machinepool-operator-system/machinepool-operator-serving-cert"))
+			svc, _, _ := unstructured.NestedStringMap(crd.Object, "spec", "conversion", "webhook", "clientConfig", "service")
+			Expect(svc).To(Equal(map[string]string{"name": "machinepool-operator-webhook-service",
+				"namespace": "machinepool-operator-system", "path": "/convert"}), "v1beta1 requests convert through the manager")
 		}
 		cert := byKind(objs, "Certificate")
 		Expect(cert).To(HaveLen(1))

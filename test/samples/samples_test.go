@@ -22,6 +22,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // A management control plane with only our CRDs (Cluster API is installed half-way, as a user would), a
@@ -73,9 +74,10 @@ var _ = BeforeSuite(func() {
 
 	bin, err := gexec.Build("github.com/machinepool-operator/machinepool-operator/cmd/manager")
 	Expect(err).NotTo(HaveOccurred())
-	manager, err = gexec.Start(execCommand(bin, "--kubeconfig="+kubeconfigPath, "--webhook-port=0",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0"), GinkgoWriter, GinkgoWriter)
+	manager, err = gexec.Start(execCommand(bin, append([]string{"--kubeconfig=" + kubeconfigPath,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0"}, support.ConversionByManager(mgmtEnv)...)...), GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
+	support.WaitForConversion(cfg)
 })
 
 var _ = AfterSuite(func() {
@@ -129,10 +131,14 @@ func runningWith(n int32) OmegaMatcher {
 }
 
 var _ = Describe("config/samples", Ordered, func() {
-	It("cluster-less.yaml converges to Running with Ready Nodes in the workload cluster", func() {
-		ns := applySample("cluster-less.yaml")
-		Eventually(poolStatus(ns, "workers")).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(runningWith(3))
-	})
+	DescribeTable("cluster-less samples converge to Running with Ready Nodes in the workload cluster",
+		func(file string) {
+			ns := applySample(file)
+			Eventually(poolStatus(ns, "workers")).WithTimeout(90 * time.Second).WithPolling(time.Second).Should(runningWith(3))
+		},
+		Entry("v1beta2", "cluster-less.yaml"),
+		Entry("v1beta1", "cluster-less-v1beta1.yaml"),
+	)
 
 	It("with-cluster.yaml converges once the Cluster reports its infrastructure ready", func() {
 		Expect(envtest.InstallCRDs(mgmtEnv.Config, envtest.CRDInstallOptions{

@@ -17,12 +17,12 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files from the generated CRDs")
 
 const (
-	basesDir          = "../../config/crd/bases"
-	upstreamCRD       = "../../config/crd/external/reference/cluster.x-k8s.io_machinepools.yaml"
-	upstreamV1beta2   = "../../config/crd/external/reference/v1.14.2/cluster.x-k8s.io_machinepools.yaml"
-	contractKey       = "cluster.x-k8s.io/v1beta1"
-	contractVal       = "v1beta1"
-	servedVersionName = "v1beta1"
+	basesDir           = "../../config/crd/bases"
+	upstreamCRD        = "../../config/crd/external/reference/cluster.x-k8s.io_machinepools.yaml"
+	upstreamV1beta2    = "../../config/crd/external/reference/v1.14.2/cluster.x-k8s.io_machinepools.yaml"
+	contractKey        = "cluster.x-k8s.io/v1beta1"
+	contractVal        = "v1beta1"
+	goldenPlainVersion = "v1beta1" // the version whose golden file has no version suffix
 )
 
 func readCRD(t *testing.T, path string) *apiextensionsv1.CustomResourceDefinition {
@@ -36,12 +36,6 @@ func readCRD(t *testing.T, path string) *apiextensionsv1.CustomResourceDefinitio
 		t.Fatalf("decoding %s: %v", path, err)
 	}
 	return crd
-}
-
-// servedVersion returns the v1beta1 version of a CRD.
-func servedVersion(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition) *apiextensionsv1.CustomResourceDefinitionVersion {
-	t.Helper()
-	return crdVersion(t, crd, servedVersionName)
 }
 
 // crdVersion returns one version of a CRD.
@@ -126,7 +120,7 @@ func checkGolden(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition, v 
 	flatten(v.Schema.OpenAPIV3Schema, "", paths)
 	got := strings.Join(lines(paths), "\n") + "\n"
 	name := crd.Name + ".golden"
-	if v.Name != servedVersionName {
+	if v.Name != goldenPlainVersion {
 		name = crd.Name + "." + v.Name + ".golden"
 	}
 	golden := filepath.Join("testdata", name)
@@ -221,28 +215,37 @@ func TestMachinePoolCRDShape(t *testing.T) {
 	if !slices.Contains(crd.Spec.Names.ShortNames, "mp") || !slices.Contains(crd.Spec.Names.Categories, "cluster-api") {
 		t.Errorf("names = %+v, want short name mp and category cluster-api", crd.Spec.Names)
 	}
-	v := servedVersion(t, crd)
-	if !v.Served || !v.Storage {
-		t.Errorf("v1beta1 served=%v storage=%v, want both", v.Served, v.Storage)
-	}
-	scale := v.Subresources.Scale
-	if v.Subresources.Status == nil || scale == nil || scale.SpecReplicasPath != ".spec.replicas" ||
-		scale.StatusReplicasPath != ".status.replicas" || scale.LabelSelectorPath == nil || *scale.LabelSelectorPath != ".status.selector" {
-		t.Errorf("subresources = %+v, want status and scale (.spec.replicas, .status.replicas, .status.selector)", v.Subresources)
-	}
-	var normal, wide []string
-	for _, c := range v.AdditionalPrinterColumns {
-		if c.Priority == 0 {
-			normal = append(normal, c.Name)
-		} else {
-			wide = append(wide, c.Name)
+	for _, tc := range []struct {
+		version string
+		storage bool
+		columns []string
+	}{
+		{"v1beta1", false, []string{"Cluster", "Desired", "Replicas", "Ready", "Available", "Phase", "Age", "Version"}},
+		// What `kubectl get mp` shows: v1beta2 is the group's preferred version.
+		{"v1beta2", true, []string{"Cluster", "Desired", "Current", "Ready", "Available", "Up-to-date", "Phase", "Age", "Version"}},
+	} {
+		v := crdVersion(t, crd, tc.version)
+		if !v.Served || v.Storage != tc.storage {
+			t.Errorf("%s served=%v storage=%v, want served, storage %v", tc.version, v.Served, v.Storage, tc.storage)
 		}
-	}
-	want := []string{"Cluster", "Desired", "Replicas", "Ready", "Available", "Phase", "Age", "Version"}
-	if !slices.Equal(normal, want) {
-		t.Errorf("printer columns = %v, want %v", normal, want)
-	}
-	if len(wide) == 0 {
-		t.Errorf("no -o wide printer columns")
+		scale := v.Subresources.Scale
+		if v.Subresources.Status == nil || scale == nil || scale.SpecReplicasPath != ".spec.replicas" ||
+			scale.StatusReplicasPath != ".status.replicas" || scale.LabelSelectorPath == nil || *scale.LabelSelectorPath != ".status.selector" {
+			t.Errorf("%s subresources = %+v, want status and scale (.spec.replicas, .status.replicas, .status.selector)", tc.version, v.Subresources)
+		}
+		var normal, wide []string
+		for _, c := range v.AdditionalPrinterColumns {
+			if c.Priority == 0 {
+				normal = append(normal, c.Name)
+			} else {
+				wide = append(wide, c.Name)
+			}
+		}
+		if !slices.Equal(normal, tc.columns) {
+			t.Errorf("%s printer columns = %v, want %v", tc.version, normal, tc.columns)
+		}
+		if len(wide) == 0 {
+			t.Errorf("%s: no -o wide printer columns", tc.version)
+		}
 	}
 }

@@ -94,6 +94,13 @@ type MachinePoolStatus struct {
 	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
+	// selector is the label selector, in string form, of the pool's Machines
+	// (cluster.x-k8s.io/cluster-name=<cluster>,cluster.x-k8s.io/pool-name=<pool>). The scale subresource reports
+	// it. An addition to Cluster API's v1beta2 MachinePool, as it is to v1beta1's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Selector string `json:"selector,omitempty"`
+
 	// deprecated holds the status fields of v1beta1, kept for its readers.
 	// +optional
 	Deprecated *MachinePoolDeprecatedStatus `json:"deprecated,omitempty"`
@@ -204,8 +211,9 @@ type V1Beta1Condition struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:path=machinepools,shortName=mp,scope=Namespaced,categories=cluster-api
 // +kubebuilder:subresource:status
-// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas
-// +kubebuilder:unservedversion
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:storageversion
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta2=v1beta2"
 // +kubebuilder:printcolumn:name="Cluster",type="string",JSONPath=".spec.clusterName",description="Cluster the pool belongs to"
 // +kubebuilder:printcolumn:name="Desired",type="integer",JSONPath=".spec.replicas",description="Replicas wanted"
 // +kubebuilder:printcolumn:name="Current",type="integer",JSONPath=".status.replicas",description="Instances the infrastructure reports"

@@ -29,6 +29,15 @@
   - list
   - watch
 - apiGroups:
+  - apiextensions.k8s.io
+  resourceNames:
+  - machinepools.cluster.x-k8s.io
+  resources:
+  - customresourcedefinitions/status
+  verbs:
+  - patch
+  - update
+- apiGroups:
   - bootstrap.cluster.x-k8s.io
   - infrastructure.cluster.x-k8s.io
   resources:

@@ -66,3 +66,57 @@ service:
 caBundle: {{ .caBundle }}
 {{- end }}
 {{- end }}
+
+{{/*
+The webhook serving certificate the chart makes (without cert-manager), as YAML with base64 "caBundle", "crt" and
+"key". Made once per render and kept in .Values._webhookCert, so that the Secret, the webhook configurations and
+the MachinePool CRD's conversion agree; reused from the Secret on upgrade (lookup). helm template (no cluster)
+always makes a new one.
+*/}}
+{{- define "machinepool-operator.webhookCert" -}}
+{{- if not (hasKey .Values "_webhookCert") }}
+{{- $fullname := include "machinepool-operator.fullname" . }}
+{{- $service := include "machinepool-operator.webhookServiceName" . }}
+{{- $secretName := include "machinepool-operator.webhookCertSecretName" . }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $secretName }}
+{{- if and $existing $existing.data (hasKey $existing.data "ca.crt") (hasKey $existing.data "tls.crt") (hasKey $existing.data "tls.key") }}
+{{- $_ := set .Values "_webhookCert" (dict "caBundle" (index $existing.data "ca.crt") "crt" (index $existing.data "tls.crt") "key" (index $existing.data "tls.key")) }}
+{{- else }}
+{{- $days := int .Values.webhook.generatedCert.validityDays }}
+{{- $ca := genCA (printf "%s-webhook-ca" $fullname) $days }}
+{{- $ips := list }}
+{{- $names := list (printf "%s.%s.svc" $service .Release.Namespace) (printf "%s.%s.svc.cluster.local" $service .Release.Namespace) }}
+{{- if .Values.webhook.url }}
+{{- $host := (split ":" (urlParse .Values.webhook.url).host)._0 }}
+{{- if regexMatch "^[0-9.]+$" $host }}
+{{- $ips = list $host }}
+{{- else }}
+{{- $names = list $host }}
+{{- end }}
+{{- end }}
+{{- $signed := genSignedCert (printf "%s.%s.svc" $service .Release.Namespace) $ips $names $days $ca }}
+{{- $_ := set .Values "_webhookCert" (dict "caBundle" ($ca.Cert | b64enc) "crt" ($signed.Cert | b64enc) "key" ($signed.Key | b64enc)) }}
+{{- end }}
+{{- end }}
+{{- toYaml (get .Values "_webhookCert") }}
+{{- end }}
+
+{{/*
+The MachinePool CRD's conversion: v1beta1 requests are converted by the manager's webhook (/convert), reached
+like the admission webhooks. Without the webhook server nothing could convert, so the chart refuses that.
+*/}}
+{{- define "machinepool-operator.machinePoolConversion" -}}
+{{- if not .Values.webhook.enabled }}
+{{- fail "webhook.enabled=false with crds.machinePool=true: the MachinePool CRD serves v1beta1 and v1beta2 and converts between them through the manager's webhook server; keep webhook.enabled, or set crds.machinePool=false where Cluster API core owns MachinePools" }}
+{{- end }}
+{{- $caBundle := "" }}
+{{- if not .Values.webhook.certManager.enabled }}
+{{- $caBundle = (include "machinepool-operator.webhookCert" . | fromYaml).caBundle }}
+{{- end }}
+strategy: Webhook
+webhook:
+  conversionReviewVersions:
+  - v1
+  clientConfig:
+    {{- include "machinepool-operator.webhookClientConfig" (dict "root" . "caBundle" $caBundle "path" "/convert") | trim | nindent 4 }}
+{{- end }}

@@ -26,6 +26,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	mpmetrics "github.com/machinepool-operator/machinepool-operator/internal/metrics"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // Two real control planes: the management cluster, where MachinePools, the generic provider objects and the
@@ -142,6 +143,7 @@ var _ = BeforeSuite(func() {
 	}
 	cfg, err := mgmtEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
+	support.ServeConversion(ctx, mgmtEnv)
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	clusterCRD = &apiextensionsv1.CustomResourceDefinition{}

@@ -29,6 +29,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/simprovider"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // The three controllers of a standalone install run in-process against a management control plane that serves
@@ -71,6 +72,7 @@ var _ = BeforeSuite(func() {
 	}
 	cfg, err := mgmtEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "run `make capi-crds` for Cluster API's Machine CRDs")
+	support.ServeConversion(ctx, mgmtEnv)
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 

@@ -22,6 +22,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/simprovider"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 // The SimMachinePool controller runs alone here, against a management and a workload control plane; the specs
@@ -57,6 +58,7 @@ var _ = BeforeSuite(func() {
 	}
 	cfg, err := mgmtEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
+	support.ServeConversion(ctx, mgmtEnv)
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 

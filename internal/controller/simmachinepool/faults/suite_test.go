@@ -21,6 +21,7 @@ import (
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 var (
@@ -50,6 +51,7 @@ var _ = BeforeSuite(func() {
 	}
 	cfg, err := env.Start()
 	Expect(err).NotTo(HaveOccurred())
+	support.ServeConversion(ctx, env)
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 })
