@@ -9,10 +9,14 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
 HELM := $(BIN)/helm
 CLUSTERCTL := $(BIN)/clusterctl
+# Cluster API v1.14's clusterctl, the v1beta2 contract's (test/clusterctl checks the provider files with both).
+CLUSTERCTL_V1BETA2 := $(BIN)/clusterctl-v1.14
 CAPI_MANAGER := $(BIN)/capi-manager
 CHART := charts/machinepool-operator
-# Where release-manifests writes the clusterctl provider files.
+# Where release-manifests writes the clusterctl provider files, and the contract of the release series to write
+# (v1beta2: series 0.2, cluster-template.yaml; v1beta1: series 0.1, v1beta1/cluster-template.yaml).
 RELEASE_DIR ?= out
+RELEASE_CONTRACT ?= v1beta2
 # Go test flags; envtest packages run one at a time (-p 1): each starts its own control plane.
 GO_TEST_FLAGS ?= -p 1 -count=1 -timeout 20m
 
@@ -73,7 +77,12 @@ run: ## Run the manager against the cluster of $KUBECONFIG without the webhook s
 release-manifests: ## Write the clusterctl provider files of infrastructure-sim (components, metadata, cluster template) into $(RELEASE_DIR)/.
 	@mkdir -p $(RELEASE_DIR)
 	"$$(hack/envtest-bins.sh)/kubectl" kustomize config/clusterctl > $(RELEASE_DIR)/infrastructure-components.yaml
-	cp config/clusterctl/metadata.yaml config/clusterctl/cluster-template.yaml $(RELEASE_DIR)/
+	cp config/clusterctl/metadata.yaml $(RELEASE_DIR)/
+	case "$(RELEASE_CONTRACT)" in \
+		v1beta2) cp config/clusterctl/cluster-template.yaml $(RELEASE_DIR)/ ;; \
+		v1beta1) cp config/clusterctl/v1beta1/cluster-template.yaml $(RELEASE_DIR)/ ;; \
+		*) echo "RELEASE_CONTRACT must be v1beta2 or v1beta1, not $(RELEASE_CONTRACT)"; exit 1 ;; \
+	esac
 
 ##@ Test
 
@@ -110,7 +119,7 @@ bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node chang
 ##@ Tools
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(CLUSTERCTL) $(CAPI_MANAGER) ## Build the pinned tools into bin/ (controller-gen, golangci-lint, helm, clusterctl, Cluster API's manager).
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) $(HELM) $(CLUSTERCTL) $(CLUSTERCTL_V1BETA2) $(CAPI_MANAGER) ## Build the pinned tools into bin/ (controller-gen, golangci-lint, helm, clusterctl v1.7 and v1.14, Cluster API's manager).
 
 $(CONTROLLER_GEN): hack/tools/controller-gen/go.mod hack/tools/controller-gen/go.sum
 	cd hack/tools/controller-gen && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
@@ -120,6 +129,10 @@ $(HELM): hack/tools/helm/go.mod hack/tools/helm/go.sum
 
 $(CLUSTERCTL): hack/tools/clusterctl/go.mod hack/tools/clusterctl/go.sum
 	cd hack/tools/clusterctl && v=$$(go list -m -f '{{.Version}}' sigs.k8s.io/cluster-api) && \
+		go build -o $@ -ldflags "-X sigs.k8s.io/cluster-api/version.gitVersion=$$v" sigs.k8s.io/cluster-api/cmd/clusterctl
+
+$(CLUSTERCTL_V1BETA2): hack/tools/clusterctl-v1.14/go.mod hack/tools/clusterctl-v1.14/go.sum
+	cd hack/tools/clusterctl-v1.14 && v=$$(go list -m -f '{{.Version}}' sigs.k8s.io/cluster-api) && \
 		go build -o $@ -ldflags "-X sigs.k8s.io/cluster-api/version.gitVersion=$$v" sigs.k8s.io/cluster-api/cmd/clusterctl
 
 # Cluster API's own core manager, same pinned module as clusterctl (test/capicore runs it).

@@ -20,7 +20,7 @@ out=$top/config/crd/external
 chart=$top/charts/machinepool-operator/capi-crds
 stamp=$out/.version
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION $CAPI_V1BETA2_VERSION" ] && [ -f "$chart/cluster.x-k8s.io_machines.yaml" ] && [ -d "$out/core" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION $CAPI_V1BETA2_VERSION" ] && [ -f "$chart/cluster.x-k8s.io_machines.yaml" ] && [ -d "$out/core" ] && [ -f "$out/reference/$CAPI_V1BETA2_VERSION/cluster.x-k8s.io_clusters.yaml" ]; then
   exit 0
 fi
 
@@ -61,5 +61,7 @@ for pair in "$bases:$testmod:$out/reference" "$bases2:$testmod2:$out/reference/$
   install -m 0644 "$t/infrastructure/docker/examples/machine-pool.yaml" "$dest/example-machine-pool.yaml"
   install -m 0644 "$t/e2e/data/infrastructure-docker/main/bases/mp.yaml" "$dest/e2e-mp.yaml"
 done
+# The v1beta2 Cluster, which test/clusterctl applies the 0.2 series' template against.
+install -m 0644 "$bases2/cluster.x-k8s.io_clusters.yaml" "$out/reference/$CAPI_V1BETA2_VERSION/"
 echo "$CAPI_VERSION $CAPI_V1BETA2_VERSION" >"$stamp"
 echo "capi-crds: Cluster API $CAPI_VERSION CRDs in $out, $CAPI_V1BETA2_VERSION's MachinePool in $out/reference/$CAPI_V1BETA2_VERSION" >&2

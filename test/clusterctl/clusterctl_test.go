@@ -20,16 +20,20 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
+// The two release series in the local repository: 0.1 implements contract v1beta1 (for clusterctl v1.7.1),
+// 0.2 contract v1beta2 (for clusterctl v1.14.2). Same components, a cluster template each.
 const (
-	version  = "v0.1.0"
-	provider = "sim:" + version
+	providerV1beta1 = "sim:v0.1.0"
+	providerV1beta2 = "sim:v0.2.0"
 )
 
 var (
 	clusterctlBin string
-	configFile    string
-	home          string
-	ctx           = context.Background()
+	// clusterctlV1beta2Bin is Cluster API v1.14.2's clusterctl.
+	clusterctlV1beta2Bin string
+	configFile           string
+	home                 string
+	ctx                  = context.Background()
 )
 
 func TestClusterctl(t *testing.T) {
@@ -41,25 +45,40 @@ var _ = BeforeSuite(func() {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	Expect(err).NotTo(HaveOccurred())
 	clusterctlBin = filepath.Join(root, "bin", "clusterctl")
+	clusterctlV1beta2Bin = filepath.Join(root, "bin", "clusterctl-v1.14")
+	for _, bin := range []string{clusterctlBin, clusterctlV1beta2Bin} {
+		out, err := exec.CommandContext(ctx, "make", "-s", "-C", root, bin).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "make %s: %s", bin, out)
+	}
 	tmp := GinkgoT().TempDir()
 	// The local repository layout clusterctl reads: {base}/{provider label}/{version}/{file}.
-	release := filepath.Join(tmp, "repository", "infrastructure-sim", version)
-	for _, target := range []string{clusterctlBin, "release-manifests"} {
-		out, err := exec.CommandContext(ctx, "make", "-s", "-C", root, target, "RELEASE_DIR="+release).CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "make %s: %s", target, out)
+	repo := filepath.Join(tmp, "repository", "infrastructure-sim")
+	for version, contract := range map[string]string{"v0.1.0": "v1beta1", "v0.2.0": "v1beta2"} {
+		out, err := exec.CommandContext(ctx, "make", "-s", "-C", root, "release-manifests",
+			"RELEASE_DIR="+filepath.Join(repo, version), "RELEASE_CONTRACT="+contract).CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "make release-manifests: %s", out)
 	}
 	configFile = filepath.Join(tmp, "clusterctl.yaml")
 	Expect(os.WriteFile(configFile, fmt.Appendf(nil, `providers:
 - name: sim
   type: InfrastructureProvider
-  url: file://%s/infrastructure-components.yaml
-`, release), 0o600)).To(Succeed())
+  url: file://%s/latest/infrastructure-components.yaml
+`, repo), 0o600)).To(Succeed())
 	home = filepath.Join(tmp, "home")
 })
 
-// clusterctl runs the binary with a private home and the given variables on top of a clean environment.
+// clusterctl runs clusterctl v1.7.1 with a private home and the given variables on top of a clean environment.
 func clusterctl(vars map[string]string, args ...string) (string, string, error) {
-	cmd := exec.CommandContext(ctx, clusterctlBin, append(args, "--config", configFile)...)
+	return runClusterctl(clusterctlBin, vars, args...)
+}
+
+// clusterctlV1beta2 runs clusterctl v1.14.2 the same way.
+func clusterctlV1beta2(vars map[string]string, args ...string) (string, string, error) {
+	return runClusterctl(clusterctlV1beta2Bin, vars, args...)
+}
+
+func runClusterctl(bin string, vars map[string]string, args ...string) (string, string, error) {
+	cmd := exec.CommandContext(ctx, bin, append(args, "--config", configFile)...)
 	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "CLUSTERCTL_DISABLE_VERSIONCHECK=true"}
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -98,8 +117,8 @@ func managerArgs(objs []*unstructured.Unstructured) []string {
 
 var _ = Describe("clusterctl generate provider --infrastructure sim", func() {
 	DescribeTable("installs the sim provider alone, with the MachinePool gate from EXP_MACHINE_POOL",
-		func(vars map[string]string, gate string) {
-			out, stderr, err := clusterctl(vars, "generate", "provider", "--infrastructure", provider)
+		func(run func(map[string]string, ...string) (string, string, error), provider string, vars map[string]string, gate string) {
+			out, stderr, err := run(vars, "generate", "provider", "--infrastructure", provider)
 			Expect(err).NotTo(HaveOccurred(), stderr)
 			Expect(out).NotTo(ContainSubstring("${"), "every variable substituted")
 			objs := parse(out)
@@ -132,20 +151,30 @@ var _ = Describe("clusterctl generate provider --infrastructure sim", func() {
 			Expect(kinds).To(HaveKey("Issuer"))
 			Expect(kinds["Service"]).To(ContainElement("machinepool-operator-webhook-service"))
 		},
-		Entry("unset: on by default, as in Cluster API v1.7", map[string]string{}, "true"),
-		Entry("true", map[string]string{"EXP_MACHINE_POOL": "true"}, "true"),
-		Entry("false", map[string]string{"EXP_MACHINE_POOL": "false"}, "false"),
+		Entry("clusterctl v1.7.1, series 0.1: unset, on by default as in Cluster API v1.7", clusterctl, providerV1beta1, map[string]string{}, "true"),
+		Entry("clusterctl v1.7.1, series 0.1: true", clusterctl, providerV1beta1, map[string]string{"EXP_MACHINE_POOL": "true"}, "true"),
+		Entry("clusterctl v1.7.1, series 0.1: false", clusterctl, providerV1beta1, map[string]string{"EXP_MACHINE_POOL": "false"}, "false"),
+		Entry("clusterctl v1.14.2, series 0.2: unset", clusterctlV1beta2, providerV1beta2, map[string]string{}, "true"),
+		Entry("clusterctl v1.14.2, series 0.2: false", clusterctlV1beta2, providerV1beta2, map[string]string{"EXP_MACHINE_POOL": "false"}, "false"),
 	)
+
+	It("is refused by clusterctl v1.7.1 for series 0.2, whose contract it does not know", func() {
+		_, stderr, err := clusterctl(nil, "generate", "provider", "--infrastructure", providerV1beta2)
+		Expect(err).To(HaveOccurred())
+		Expect(stderr).To(ContainSubstring("only compatible with v1beta1 providers, detected v1beta2 for provider sim"))
+	})
 })
 
-var _ = Describe("clusterctl generate cluster --infrastructure sim", Ordered, func() {
+// generateCluster describes `clusterctl generate cluster` of one release series: run is the clusterctl, provider
+// the series' release, clusterCRDs where the Cluster CRD of its contract comes from, and apiVersion the Cluster
+// API group version its template writes.
+func generateCluster(run func(map[string]string, ...string) (string, string, error), provider, clusterCRDs, apiVersion string) {
 	var testEnv *envtest.Environment
 	var kubectl func(args ...string) (string, string, error)
 
 	BeforeAll(func() {
 		testEnv = &envtest.Environment{
-			CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases"),
-				filepath.Join("..", "..", "config", "crd", "external")},
+			CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases"), clusterCRDs},
 			ErrorIfCRDPathMissing: true,
 		}
 		_, err := testEnv.Start()
@@ -168,7 +197,7 @@ var _ = Describe("clusterctl generate cluster --infrastructure sim", Ordered, fu
 	})
 
 	It("names its variables", func() {
-		out, stderr, err := clusterctl(nil, "generate", "cluster", "demo", "--infrastructure", provider,
+		out, stderr, err := run(nil, "generate", "cluster", "demo", "--infrastructure", provider,
 			"--target-namespace", "team-a", "--list-variables")
 		Expect(err).NotTo(HaveOccurred(), stderr)
 		required, optional, found := strings.Cut(out, "Optional Variables:")
@@ -184,14 +213,14 @@ var _ = Describe("clusterctl generate cluster --infrastructure sim", Ordered, fu
 	})
 
 	It("refuses to render without the workload kubeconfig", func() {
-		_, stderr, err := clusterctl(nil, "generate", "cluster", "demo", "--infrastructure", provider,
+		_, stderr, err := run(nil, "generate", "cluster", "demo", "--infrastructure", provider,
 			"--target-namespace", "team-a", "--kubernetes-version", "v1.30.0")
 		Expect(err).To(HaveOccurred())
 		Expect(stderr).To(ContainSubstring("WORKLOAD_KUBECONFIG_B64"))
 	})
 
 	It("renders a Cluster on a SimCluster with a MachinePool of WORKER_MACHINE_COUNT replicas, which the API server accepts", func() {
-		out, stderr, err := clusterctl(map[string]string{"WORKLOAD_KUBECONFIG_B64": "YXBpVmVyc2lvbjogdjEK", "SIM_INSTANCE_TYPE": "sim.large"},
+		out, stderr, err := run(map[string]string{"WORKLOAD_KUBECONFIG_B64": "YXBpVmVyc2lvbjogdjEK", "SIM_INSTANCE_TYPE": "sim.large"},
 			"generate", "cluster", "demo", "--infrastructure", provider, "--target-namespace", "team-a",
 			"--kubernetes-version", "v1.30.0", "--worker-machine-count", "4")
 		Expect(err).NotTo(HaveOccurred(), stderr)
@@ -202,11 +231,13 @@ var _ = Describe("clusterctl generate cluster --infrastructure sim", Ordered, fu
 			byKind[o.GetKind()+"/"+o.GetName()] = o
 		}
 		Expect(byKind).To(HaveKey("Cluster/demo"))
+		Expect(byKind["Cluster/demo"].GetAPIVersion()).To(Equal(apiVersion))
 		Expect(byKind).To(HaveKey("SimCluster/demo"))
 		Expect(byKind).To(HaveKey("Secret/demo-kubeconfig"))
 		Expect(byKind).To(HaveKey("Secret/demo-workers-bootstrap"))
 		mp := byKind["MachinePool/demo-workers"]
 		Expect(mp).NotTo(BeNil())
+		Expect(mp.GetAPIVersion()).To(Equal(apiVersion))
 		replicas, _, _ := unstructured.NestedFieldNoCopy(mp.Object, "spec", "replicas")
 		Expect(replicas).To(BeEquivalentTo(4))
 		version, _, _ := unstructured.NestedString(mp.Object, "spec", "template", "spec", "version")
@@ -225,4 +256,13 @@ var _ = Describe("clusterctl generate cluster --infrastructure sim", Ordered, fu
 		Expect(applied).To(ContainSubstring("machinepool.cluster.x-k8s.io/demo-workers serverside-applied (server dry run)"))
 		Expect(applied).To(ContainSubstring("cluster.cluster.x-k8s.io/demo serverside-applied (server dry run)"))
 	})
+}
+
+var _ = Describe("clusterctl v1.7.1 generate cluster --infrastructure sim:v0.1.0", Ordered, func() {
+	generateCluster(clusterctl, providerV1beta1, filepath.Join("..", "..", "config", "crd", "external"), "cluster.x-k8s.io/v1beta1")
+})
+
+var _ = Describe("clusterctl v1.14.2 generate cluster --infrastructure sim:v0.2.0", Ordered, func() {
+	generateCluster(clusterctlV1beta2, providerV1beta2,
+		filepath.Join("..", "..", "config", "crd", "external", "reference", "v1.14.2", "cluster.x-k8s.io_clusters.yaml"), "cluster.x-k8s.io/v1beta2")
 })
