@@ -21,6 +21,7 @@ type Option func(*options)
 
 type options struct {
 	observedGeneration *int64
+	followers          []func(generation int64)
 	onWrite            func(resourceVersion string)
 	withoutStatus      bool
 	ownedConditions    []string
@@ -45,6 +46,12 @@ func OnWrite(fn func(resourceVersion string)) Option {
 // left for the next reconcile.
 func FollowOwnSpecWrite(observedGeneration *int64) Option {
 	return func(o *options) { o.observedGeneration = observedGeneration }
+}
+
+// AlsoFollowOwnSpecWrite calls fn with the new generation where FollowOwnSpecWrite moves its field, so that
+// other records of the observed generation (a condition's observedGeneration) move with it.
+func AlsoFollowOwnSpecWrite(fn func(generation int64)) Option {
+	return func(o *options) { o.followers = append(o.followers, fn) }
 }
 
 // Apply patches obj from original. A merge patch replaces whole lists, so the metadata/spec patch carries an
@@ -89,6 +96,9 @@ func Apply(ctx context.Context, c client.Client, original, obj client.Object, op
 		}
 		if o.observedGeneration != nil && *o.observedGeneration == generation && obj.GetGeneration() == generation+1 {
 			*o.observedGeneration = obj.GetGeneration()
+			for _, follow := range o.followers {
+				follow(obj.GetGeneration())
+			}
 			current, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 			if err != nil {
 				return err

@@ -26,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
@@ -104,7 +105,7 @@ func BenchmarkNodeMapping(b *testing.B) {
 	pools, replicas := envInt("BENCH_POOLS", 200), envInt("BENCH_REPLICAS", 10)
 	ctx := context.Background()
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, corev1beta1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, corev1beta1.AddToScheme, corev1beta2.AddToScheme} {
 		if err := add(scheme); err != nil {
 			b.Fatal(err)
 		}

@@ -19,7 +19,6 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
-	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 )
 
 func crdMetadata() *metav1.PartialObjectMetadata {
@@ -112,12 +111,12 @@ func isPaused(pool *corev1beta1.MachinePool, cluster *unstructured.Unstructured)
 }
 
 // patchPaused writes the Paused condition and observedGeneration, and nothing else.
-func (r *Reconciler) patchPaused(ctx context.Context, pool *corev1beta1.MachinePool, why string) error {
-	original := pool.DeepCopy()
+func (r *Reconciler) patchPaused(ctx context.Context, s *scope, why string) error {
+	pool := s.pool
 	conditions.Set(&pool.Status.Conditions, corev1beta1.Condition{
 		Type: corev1beta1.PausedCondition, Status: corev1.ConditionTrue, Reason: corev1beta1.PausedReason,
 		Message: "nothing is reconciled while " + why,
 	})
 	pool.Status.ObservedGeneration = pool.Generation
-	return patch.Apply(ctx, r.Client, original, pool)
+	return r.write(ctx, s, true, false)
 }

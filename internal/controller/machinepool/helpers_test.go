@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -14,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 )
 
@@ -194,6 +196,18 @@ func get(p *corev1beta1.MachinePool) *corev1beta1.MachinePool {
 }
 
 // phase reads the pool's phase, for Eventually.
+// v1beta2Condition reads one of the pool's v1beta2 conditions (a zero condition while it has none).
+func v1beta2Condition(p *corev1beta1.MachinePool, t string) func() metav1.Condition {
+	return func() metav1.Condition {
+		v2 := &corev1beta2.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), v2)).To(Succeed())
+		if c := apimeta.FindStatusCondition(v2.Status.Conditions, t); c != nil {
+			return *c
+		}
+		return metav1.Condition{}
+	}
+}
+
 func phase(p *corev1beta1.MachinePool) func() string {
 	return func() string {
 		got := &corev1beta1.MachinePool{}

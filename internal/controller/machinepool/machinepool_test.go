@@ -9,12 +9,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 )
 
 var _ = Describe("MachinePool controller", func() {
@@ -45,6 +47,10 @@ var _ = Describe("MachinePool controller", func() {
 		By("waiting for the bootstrap data")
 		Eventually(condition(p, corev1beta1.BootstrapReadyCondition)).Should(haveCondition(corev1.ConditionFalse, corev1beta1.WaitingForDataSecretReason))
 		Expect(phase(p)()).To(Equal("Pending"))
+		Expect(v1beta2Condition(p, corev1beta2.BootstrapConfigReadyCondition)()).To(And(HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", corev1beta1.WaitingForDataSecretReason), HaveField("Message", Not(BeEmpty()))), "the v1beta1 cause, in v1beta2")
+		Expect(v1beta2Condition(p, corev1beta2.ScalingUpCondition)()).To(And(HaveField("Status", metav1.ConditionTrue),
+			HaveField("Message", "scaling up from 0 to 2 replicas")))
 		got := get(p)
 		Expect(got.Finalizers).To(ContainElement(corev1beta1.MachinePoolFinalizer))
 		Expect(got.Labels).To(HaveKeyWithValue(corev1beta1.ClusterNameLabel, e.cluster))
@@ -93,6 +99,24 @@ var _ = Describe("MachinePool controller", func() {
 			corev1beta1.InfrastructureReadyCondition, corev1beta1.ReplicasReadyCondition} {
 			Expect(condition(p, t)()).To(HaveField("Status", corev1.ConditionTrue), string(t))
 		}
+
+		By("saying the same in v1beta2: counts, and conditions a v1beta2 reader acts on")
+		v2 := &corev1beta2.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), v2)).To(Succeed())
+		Expect(v2.Status.ReadyReplicas).To(HaveValue(BeEquivalentTo(2)))
+		Expect(v2.Status.AvailableReplicas).To(HaveValue(BeEquivalentTo(2)))
+		Expect(v2.Status.Deprecated.V1Beta1.Conditions).To(HaveLen(len(got.Status.Conditions)), "v1beta1 conditions under deprecated")
+		want := map[string]metav1.ConditionStatus{corev1beta2.AvailableCondition: metav1.ConditionTrue,
+			corev1beta2.BootstrapConfigReadyCondition: metav1.ConditionTrue, corev1beta2.InfrastructureReadyCondition: metav1.ConditionTrue,
+			corev1beta2.MachinesReadyCondition: metav1.ConditionTrue, corev1beta2.ScalingUpCondition: metav1.ConditionFalse,
+			corev1beta2.ScalingDownCondition: metav1.ConditionFalse, corev1beta2.DeletingCondition: metav1.ConditionFalse,
+			corev1beta2.PausedCondition: metav1.ConditionFalse}
+		for t, status := range want {
+			c := apimeta.FindStatusCondition(v2.Status.Conditions, t)
+			Expect(c).NotTo(BeNil(), t)
+			Expect(c.Status).To(Equal(status), t)
+			Expect(c.ObservedGeneration).To(Equal(v2.Generation), t)
+		}
 	})
 
 	It("follows scale up and scale down", func() {
@@ -102,6 +126,10 @@ var _ = Describe("MachinePool controller", func() {
 		Expect(k8s.SubResource("scale").Update(ctx, p, client.WithSubResourceBody(&autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: 3}}))).To(Succeed())
 		Eventually(phase(p)).Should(Equal("ScalingUp"))
 		Expect(condition(p, corev1beta1.ReplicasReadyCondition)()).To(haveCondition(corev1.ConditionFalse, corev1beta1.ScalingUpReason))
+		Expect(v1beta2Condition(p, corev1beta2.ScalingUpCondition)()).To(And(HaveField("Status", metav1.ConditionTrue),
+			HaveField("Message", "scaling up from 1 to 3 replicas")))
+		Expect(v1beta2Condition(p, corev1beta2.AvailableCondition)()).To(And(HaveField("Status", metav1.ConditionFalse),
+			HaveField("Message", "1 of 3 replicas available (Ready for minReadySeconds)")))
 		Expect(get(p).Status.UnavailableReplicas).To(Equal(int32(2)))
 		ids := e.providerIDs("scaled", 3)
 		reportInstances(infra, ids)

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
@@ -270,7 +271,7 @@ func (r *Reconciler) poolOfInfraMachine(ctx context.Context, o client.Object) []
 	if poolLabel == "" || cluster == "" {
 		return nil
 	}
-	pools := &corev1beta1.MachinePoolList{}
+	pools := &corev1beta2.MachinePoolList{}
 	if err := r.Client.List(ctx, pools, client.InNamespace(o.GetNamespace()), client.MatchingLabels{corev1beta1.ClusterNameLabel: cluster}); err != nil {
 		return nil
 	}

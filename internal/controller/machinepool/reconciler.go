@@ -28,7 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/conversion"
 	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
@@ -64,6 +66,8 @@ type Reconciler struct {
 
 	controller controller.Controller
 	cache      cache.Cache
+	// converter turns the stored v1beta2 pool into the v1beta1 one the reconcile works on, and back.
+	converter  conversion.Converter
 	nodeEvents chan event.GenericEvent
 
 	mu       sync.Mutex
@@ -82,6 +86,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return err
 	}
 	r.cache = mgr.GetCache()
+	r.converter = conversion.Converter{APIVersion: conversion.CRDLookup(mgr.GetClient())}
 	r.watching = map[schema.GroupKind]bool{}
 	r.nodeEvents = make(chan event.GenericEvent, 1024)
 	if r.Workload == nil {
@@ -98,7 +103,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&corev1beta1.MachinePool{}, builder.WithPredicates(ctrlutil.WatchFilter(r.WatchFilter), ctrlutil.NotOwnStatus())).
+		For(&corev1beta2.MachinePool{}, builder.WithPredicates(ctrlutil.WatchFilter(r.WatchFilter), ctrlutil.NotOwnStatus())).
 		WatchesMetadata(crd, handler.EnqueueRequestsFromMapFunc(r.poolsForCRD)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsForKubeconfig)).
 		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
@@ -139,6 +144,8 @@ type scope struct {
 	providerIDGlitch bool
 	// original is the pool as stored: as read, or as the reconcile's first write left it (persistFinalizer).
 	original *corev1beta1.MachinePool
+	// stored is original as it is stored, in v1beta2: what the reconcile's writes patch.
+	stored *corev1beta2.MachinePool
 	// superseded are the resourceVersions the pool had before each of this reconcile's writes.
 	superseded []string
 	// finalizerStored is set once the stored pool has the finalizer: writes to other objects may follow.
@@ -149,8 +156,8 @@ type scope struct {
 
 // Reconcile brings one MachinePool's status in line with its infrastructure, bootstrap config and Nodes.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
-	pool := &corev1beta1.MachinePool{}
-	if err := r.Client.Get(ctx, req.NamespacedName, pool); err != nil {
+	stored := &corev1beta2.MachinePool{}
+	if err := r.Client.Get(ctx, req.NamespacedName, stored); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetReplicas(req.Namespace, req.Name)
 			r.written.Forget(req.NamespacedName)
@@ -158,19 +165,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if r.written.Behind(req.NamespacedName, pool.ResourceVersion) {
-		ctrl.LoggerFrom(ctx).V(4).Info("the cache still serves the pool from before this controller's last write; waiting for it", "resourceVersion", pool.ResourceVersion)
+	if r.written.Behind(req.NamespacedName, stored.ResourceVersion) {
+		ctrl.LoggerFrom(ctx).V(4).Info("the cache still serves the pool from before this controller's last write; waiting for it", "resourceVersion", stored.ResourceVersion)
 		// Acting on the version before this controller's last write would repeat that write; come back when the
 		// cache has it (a spec write brings a watch event sooner).
 		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
 	}
-	if r.WatchFilter != "" && pool.Labels[corev1beta1.WatchFilterLabel] != r.WatchFilter {
+	if r.WatchFilter != "" && stored.Labels[corev1beta1.WatchFilterLabel] != r.WatchFilter {
 		return ctrl.Result{}, nil
+	}
+	pool, err := r.working(ctx, stored)
+	if err != nil {
+		return ctrl.Result{}, r.reportUnconvertible(ctx, stored, err)
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("MachinePool", klog.KObj(pool))
 	ctx = ctrl.LoggerInto(ctx, log)
 
-	s := &scope{pool: pool}
+	s := &scope{pool: pool, stored: stored}
 	clusterAPI, err := r.clusterAPIInstalled(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -182,7 +193,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 
 	if paused, why := isPaused(pool, s.cluster); paused {
-		return ctrl.Result{}, r.patchPaused(ctx, pool, why)
+		return ctrl.Result{}, r.patchPaused(ctx, s, why)
 	}
 
 	s.original = pool.DeepCopy()
@@ -194,11 +205,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		r.computeStatus(s, completed)
 		recordReplicas(pool)
 		logStatusChanges(ctx, s.original, pool)
-		var opts []patch.Option
-		if completed {
-			opts = append(opts, patch.FollowOwnSpecWrite(&pool.Status.ObservedGeneration))
-		}
-		if err := patch.Apply(ctx, r.Client, s.original, pool, append(opts, patch.OnWrite(s.wrote))...); err != nil {
+		if err := r.write(ctx, s, true, completed); err != nil {
 			reterr = kerrors.NewAggregate([]error{reterr, err})
 		}
 		// Every version the pool had before this reconcile's last write is one the cache must move past.
@@ -252,7 +259,7 @@ func (r *Reconciler) persistFinalizer(ctx context.Context, s *scope) error {
 	if s.finalizerStored {
 		return nil
 	}
-	if err := patch.Apply(ctx, r.Client, s.original, s.pool, patch.WithoutStatus(), patch.OnWrite(s.wrote)); err != nil {
+	if err := r.write(ctx, s, false, false); err != nil {
 		return err
 	}
 	stored := s.pool.DeepCopy()

@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	mpmetrics "github.com/machinepool-operator/machinepool-operator/internal/metrics"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
@@ -61,7 +62,7 @@ func (c *countingClient) count(obj client.Object, what string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	kind := obj.GetObjectKind().GroupVersionKind().Kind
-	if _, ok := obj.(*corev1beta1.MachinePool); ok {
+	if _, ok := obj.(*corev1beta2.MachinePool); ok { // the controller writes pools as stored, in v1beta2
 		c.counts[client.ObjectKeyFromObject(obj).String()+" "+what]++
 		kind = "MachinePool"
 		if what == "spec" && slices.Contains(obj.GetFinalizers(), corev1beta1.MachinePoolFinalizer) {
@@ -132,6 +133,7 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1beta2.AddToScheme(scheme)).To(Succeed())
 	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
 
 	mgmtEnv = &envtest.Environment{

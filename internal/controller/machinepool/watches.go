@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -37,33 +38,27 @@ const (
 // API release that has MachinePools.
 var clusterGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta1", Kind: "Cluster"}
 
-func refKey(ref *corev1.ObjectReference) string {
-	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
-	return gv.Group + "/" + ref.Kind + "/" + ref.Name
-}
-
 func objectRefKey(o client.Object) string {
 	gvk := o.GetObjectKind().GroupVersionKind()
 	return gvk.Group + "/" + gvk.Kind + "/" + o.GetName()
 }
 
 func indexPools(ctx context.Context, indexer client.FieldIndexer) error {
-	if err := indexer.IndexField(ctx, &corev1beta1.MachinePool{}, refIndex, func(o client.Object) []string {
-		spec := o.(*corev1beta1.MachinePool).Spec.Template.Spec
+	if err := indexer.IndexField(ctx, &corev1beta2.MachinePool{}, refIndex, func(o client.Object) []string {
+		spec := o.(*corev1beta2.MachinePool).Spec.Template.Spec
 		var keys []string
-		for _, ref := range []*corev1.ObjectReference{spec.Bootstrap.ConfigRef, &spec.InfrastructureRef} {
-			if ref == nil || ref.Name == "" {
+		for _, ref := range []corev1beta2.ContractVersionedObjectReference{spec.Bootstrap.ConfigRef, spec.InfrastructureRef} {
+			if ref.Name == "" {
 				continue
 			}
-			gv, _ := schema.ParseGroupVersion(ref.APIVersion)
-			keys = append(keys, refKey(ref), gv.Group)
+			keys = append(keys, ref.APIGroup+"/"+ref.Kind+"/"+ref.Name, ref.APIGroup)
 		}
 		return keys
 	}); err != nil {
 		return err
 	}
-	return indexer.IndexField(ctx, &corev1beta1.MachinePool{}, providerIDIndex, func(o client.Object) []string {
-		ids := o.(*corev1beta1.MachinePool).Spec.ProviderIDList
+	return indexer.IndexField(ctx, &corev1beta2.MachinePool{}, providerIDIndex, func(o client.Object) []string {
+		ids := o.(*corev1beta2.MachinePool).Spec.ProviderIDList
 		keys := make([]string, 0, 2*len(ids))
 		for _, id := range ids {
 			if k := workload.FullKey(id); k != "" {
@@ -76,7 +71,7 @@ func indexPools(ctx context.Context, indexer client.FieldIndexer) error {
 
 // poolRequests lists the pools that match the options, as reconcile requests.
 func (r *Reconciler) poolRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	pools := &corev1beta1.MachinePoolList{}
+	pools := &corev1beta2.MachinePoolList{}
 	if err := r.Client.List(ctx, pools, opts...); err != nil {
 		logf.FromContext(ctx).Error(err, "listing MachinePools to requeue")
 		return nil
@@ -138,7 +133,7 @@ func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.
 		if key == "f:" || key == "i:" {
 			return
 		}
-		pools := &corev1beta1.MachinePoolList{}
+		pools := &corev1beta2.MachinePoolList{}
 		if err := r.Client.List(ctx, pools, client.InNamespace(cluster.Namespace), client.MatchingFields{providerIDIndex: key}); err != nil {
 			logf.FromContext(ctx).Error(err, "listing MachinePools for a Node", "node", node.Name)
 			return
@@ -158,7 +153,7 @@ func (r *Reconciler) workloadChanged(cluster types.NamespacedName, node *corev1.
 
 // enqueue requeues one pool through the controller's channel source.
 func (r *Reconciler) enqueue(key types.NamespacedName) {
-	pool := &corev1beta1.MachinePool{}
+	pool := &corev1beta2.MachinePool{}
 	pool.Namespace, pool.Name = key.Namespace, key.Name
 	r.nodeEvents <- event.GenericEvent{Object: pool}
 }

@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
@@ -59,7 +60,7 @@ var _ = BeforeSuite(func() {
 	ctx, cancel = context.WithCancel(context.Background())
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme,
-		corev1beta1.AddToScheme, infrav1beta1.AddToScheme, capi.AddToScheme} {
+		corev1beta1.AddToScheme, corev1beta2.AddToScheme, infrav1beta1.AddToScheme, capi.AddToScheme} {
 		Expect(add(scheme)).To(Succeed())
 	}
 	external := filepath.Join("..", "..", "..", "config", "crd", "external")
