@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -102,25 +103,16 @@ func (r *Reconciler) reportUnconvertible(ctx context.Context, stored *corev1beta
 	old := modified.Status.Deprecated.V1Beta1
 	ready := corev1beta2.V1Beta1Condition{Type: string(corev1beta1.ReadyCondition), Status: corev1.ConditionFalse,
 		Severity: string(corev1beta1.ConditionSeverityError), Reason: string(corev1beta1.KindNotServedReason), Message: message}
-	replaced := false
-	for i := range old.Conditions {
-		if old.Conditions[i].Type == ready.Type {
-			if old.Conditions[i].Status == ready.Status {
-				ready.LastTransitionTime = old.Conditions[i].LastTransitionTime
-			}
-			old.Conditions[i], replaced = ready, true
-		}
-	}
-	if ready.LastTransitionTime.IsZero() {
-		ready.LastTransitionTime = metav1.NewTime(time.Now().Truncate(time.Second))
-		for i := range old.Conditions {
-			if old.Conditions[i].Type == ready.Type {
-				old.Conditions[i] = ready
-			}
-		}
-	}
-	if !replaced {
+	ready.LastTransitionTime = metav1.NewTime(time.Now().Truncate(time.Second))
+	i := slices.IndexFunc(old.Conditions, func(c corev1beta2.V1Beta1Condition) bool { return c.Type == ready.Type })
+	switch {
+	case i < 0:
 		old.Conditions = append(old.Conditions, ready)
+	default:
+		if old.Conditions[i].Status == ready.Status {
+			ready.LastTransitionTime = old.Conditions[i].LastTransitionTime
+		}
+		old.Conditions[i] = ready
 	}
 	return patch.Apply(ctx, r.Client, stored, modified)
 }
