@@ -331,6 +331,41 @@ var _ = Describe("MachinePool controller", func() {
 			Should(Equal("infrastructure.cluster.x-k8s.io/v1beta1"))
 	})
 
+	It("says which reference's kind no CRD serves when a v1beta2 pool cannot be worked on, and picks it up once fixed", func() {
+		readyBootstrap(e.object(bootstrapGVK, "unserved"))
+		infra := e.object(infraGVK, "unserved")
+		v2 := &corev1beta2.MachinePool{
+			ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "unserved"},
+			Spec: corev1beta2.MachinePoolSpec{ClusterName: e.cluster, Replicas: ptr.To[int32](1),
+				Template: corev1beta2.MachineTemplateSpec{Spec: corev1beta2.MachineSpec{ClusterName: e.cluster,
+					Bootstrap: corev1beta2.Bootstrap{ConfigRef: corev1beta2.ContractVersionedObjectReference{
+						APIGroup: bootstrapGVK.Group, Kind: bootstrapGVK.Kind, Name: "unserved"}},
+					InfrastructureRef: corev1beta2.ContractVersionedObjectReference{
+						APIGroup: "infrastructure.example.com", Kind: "NoSuchMachinePool", Name: "unserved"},
+				}}},
+		}
+		Expect(k8s.Create(ctx, v2)).To(Succeed())
+		p := &corev1beta1.MachinePool{ObjectMeta: v2.ObjectMeta}
+		kindNotServed := And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", corev1beta1.KindNotServedReason),
+			HaveField("Message", And(ContainSubstring("NoSuchMachinePool.infrastructure.example.com"), ContainSubstring("install the provider"))))
+		Eventually(v1beta2Condition(p, corev1beta2.InfrastructureReadyCondition)).Should(kindNotServed)
+		Expect(v1beta2Condition(p, corev1beta2.AvailableCondition)()).To(kindNotServed)
+		Expect(v1beta2Condition(p, corev1beta2.BootstrapConfigReadyCondition)()).To(HaveField("Type", BeEmpty()), "the bootstrap kind is served")
+		stored := &corev1beta2.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(v2), stored)).To(Succeed())
+		Expect(stored.Status.Deprecated.V1Beta1.Conditions).To(ContainElement(And(HaveField("Type", string(corev1beta1.ReadyCondition)),
+			HaveField("Reason", corev1beta1.KindNotServedReason), HaveField("Severity", string(corev1beta1.ConditionSeverityError)))))
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(v2), &corev1beta1.MachinePool{})).To(MatchError(ContainSubstring("NoSuchMachinePool")),
+			"v1beta1 readers get the conversion's error")
+
+		By("fixing the reference")
+		stored.Spec.Template.Spec.InfrastructureRef = corev1beta2.ContractVersionedObjectReference{APIGroup: infraGVK.Group, Kind: infraGVK.Kind, Name: "unserved"}
+		Expect(k8s.Update(ctx, stored)).To(Succeed())
+		reportInstances(infra, e.providerIDs("unserved", 1))
+		Eventually(phase(p)).Should(Equal("Provisioned"))
+		Expect(v1beta2Condition(p, corev1beta2.InfrastructureReadyCondition)()).To(HaveField("Status", metav1.ConditionTrue))
+	})
+
 	It("waits for its Cluster to exist and report its infrastructure ready", func() {
 		other := "absent"
 		readyBootstrap(e.object(bootstrapGVK, "orphan"))

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
@@ -85,15 +86,32 @@ func (r *Reconciler) write(ctx context.Context, s *scope, withStatus, completed 
 }
 
 // reportUnconvertible records on the stored pool why it cannot be worked on: a reference whose kind has no API
-// version for the contract (its CRD is missing or carries no contract label). The CRD watch brings the pool back.
+// version for the contract (its CRD is missing or carries no contract label). The v1beta2 condition of that
+// reference (BootstrapConfigReady, InfrastructureReady) and Available, and the v1beta1 Ready condition under
+// status.deprecated, say KindNotServed; the CRD watch brings the pool back once the kind is served.
 func (r *Reconciler) reportUnconvertible(ctx context.Context, stored *corev1beta2.MachinePool, cause error) error {
 	if !errors.Is(cause, conversion.ErrNoAPIVersion) {
 		return cause
 	}
-	message := fmt.Sprintf("%v; install the provider whose CRD serves the kind, with its cluster.x-k8s.io/<contract> label, or fix the reference", cause)
 	modified := stored.DeepCopy()
-	apimeta.SetStatusCondition(&modified.Status.Conditions, metav1.Condition{Type: string(corev1beta1.ReadyCondition),
-		Status: metav1.ConditionFalse, Reason: string(corev1beta1.KindNotServedReason), Message: message, ObservedGeneration: stored.Generation})
+	set := func(t string, err error) {
+		apimeta.SetStatusCondition(&modified.Status.Conditions, metav1.Condition{Type: t, Status: metav1.ConditionFalse,
+			Reason: string(corev1beta1.KindNotServedReason), ObservedGeneration: stored.Generation,
+			Message: fmt.Sprintf("%v; install the provider whose CRD serves the kind, with its cluster.x-k8s.io/<contract> label, or fix the reference", err)})
+	}
+	spec := stored.Spec.Template.Spec
+	for t, ref := range map[string]corev1beta2.ContractVersionedObjectReference{
+		corev1beta2.BootstrapConfigReadyCondition: spec.Bootstrap.ConfigRef, corev1beta2.InfrastructureReadyCondition: spec.InfrastructureRef} {
+		if ref.Kind == "" {
+			continue
+		}
+		if _, err := r.converter.APIVersion(ctx, schema.GroupKind{Group: ref.APIGroup, Kind: ref.Kind}); err != nil {
+			set(t, err)
+		}
+	}
+	set(corev1beta2.AvailableCondition, cause)
+	message := apimeta.FindStatusCondition(modified.Status.Conditions, corev1beta2.AvailableCondition).Message
+
 	if modified.Status.Deprecated == nil {
 		modified.Status.Deprecated = &corev1beta2.MachinePoolDeprecatedStatus{}
 	}

@@ -2,11 +2,9 @@ package simmachinepool
 
 import (
 	"context"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
-	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/drain"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
@@ -17,14 +15,11 @@ const drainRetry = drain.Retry
 
 // drain drains an instance's Node before the cloud terminates the instance (where no Machine controller does
 // it). It says whether the Node is drained, or the drain gave up after the pool's nodeDrainTimeout.
-func (r *Reconciler) drain(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, wc *workload.Cluster, node *corev1.Node) (bool, error) {
+func (r *Reconciler) drain(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *machinePool, wc *workload.Cluster, node *corev1.Node) (bool, error) {
 	if wc == nil || node == nil {
 		return true, nil // nothing registered: nothing to drain
 	}
-	var timeout time.Duration
-	if t := pool.Spec.Template.Spec.NodeDrainTimeout; t != nil {
-		timeout = t.Duration
-	}
+	timeout := pool.NodeDrainTimeout
 	res, err := drain.Node(ctx, wc, node, drain.Options{Timeout: timeout})
 	switch {
 	case res.TimedOut:

@@ -104,7 +104,7 @@ func ownedBy(o metav1.Object, smp *infrav1beta1.SimMachinePool) bool {
 // syncMachines keeps one SimMachinePoolMachine per launched instance and removes those of instances that are
 // gone (terminated, or lost out of band): through their Machine where the Machine CRD is served, so that the
 // Node is drained and deleted too, else directly.
-func (r *Reconciler) syncMachines(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, im *instanceMachines, instances []cloud.Instance) error {
+func (r *Reconciler) syncMachines(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *machinePool, im *instanceMachines, instances []cloud.Instance) error {
 	smp.Status.InfrastructureMachineKind = InfrastructureMachineKind
 	live := map[string]bool{}
 	var errs []error
@@ -130,7 +130,7 @@ func (r *Reconciler) syncMachines(ctx context.Context, smp *infrav1beta1.SimMach
 
 // ensureInfraMachine creates or updates the SimMachinePoolMachine of an instance: spec first (the provider
 // ID), then status (ready), as the InfraMachine contract orders them.
-func (r *Reconciler) ensureInfraMachine(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, existing *infrav1beta1.SimMachinePoolMachine, in cloud.Instance) error {
+func (r *Reconciler) ensureInfraMachine(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *machinePool, existing *infrav1beta1.SimMachinePoolMachine, in cloud.Instance) error {
 	m := &infrav1beta1.SimMachinePoolMachine{}
 	if existing != nil {
 		m = existing.DeepCopy()
@@ -140,7 +140,7 @@ func (r *Reconciler) ensureInfraMachine(ctx context.Context, smp *infrav1beta1.S
 	if m.Labels == nil {
 		m.Labels = map[string]string{}
 	}
-	maps.Copy(m.Labels, corev1beta1.MachinePoolLabels(pool.Spec.ClusterName, pool.Name))
+	maps.Copy(m.Labels, corev1beta1.MachinePoolLabels(pool.ClusterName, pool.Name))
 	if !ownedBy(m, smp) {
 		// A plain owner: the Machine becomes the controller once it exists.
 		m.OwnerReferences = append(m.OwnerReferences, metav1.OwnerReference{APIVersion: infrav1beta1.GroupVersion.String(),

@@ -77,8 +77,10 @@ type Reconciler struct {
 	// WatchFilter, when set, restricts the controller to objects labelled cluster.x-k8s.io/watch-filter=<value>.
 	WatchFilter string
 
-	controller       controller.Controller
-	cache            cache.Cache
+	controller controller.Controller
+	cache      cache.Cache
+	// poolVersion is the MachinePool version read: v1beta2 where served, else v1beta1.
+	poolVersion      schema.GroupVersion
 	mu               sync.Mutex
 	watchingMachines bool
 	// nodeEvents carries the pools whose instances' Nodes changed (registered, Ready, marked, deleted).
@@ -102,10 +104,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	r.Workload.Subscribe(r.workloadChanged)
 	filter := ctrlutil.WatchFilter(r.WatchFilter)
 	r.cache = mgr.GetCache()
+	r.poolVersion = poolVersion(mgr.GetRESTMapper(), mgr.GetScheme())
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&infrav1beta1.SimMachinePool{}, builder.WithPredicates(filter, ctrlutil.NotOwnStatus())).
-		Watches(&corev1beta1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(infraOfPool)).
+		Watches(newPoolObject(r.poolVersion), handler.EnqueueRequestsFromMapFunc(infraOfPool)).
 		Watches(&infrav1beta1.SimMachinePoolMachine{}, handler.EnqueueRequestsFromMapFunc(poolsOwning), builder.WithPredicates(ctrlutil.NotOwnStatus())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.poolsOfKubeconfig)).
 		WatchesRawSource(source.Channel(r.nodeEvents, &handler.EnqueueRequestForObject{})).
@@ -155,7 +158,7 @@ func (r *Reconciler) enqueue(req reconcile.Request) {
 
 // pausedBecause says why the SimMachinePool is paused: its own or its MachinePool's paused annotation, or
 // spec.paused on the Cluster that owns the MachinePool; "" when it is not.
-func (r *Reconciler) pausedBecause(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool) string {
+func (r *Reconciler) pausedBecause(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *machinePool) string {
 	if _, ok := smp.Annotations[corev1beta1.PausedAnnotation]; ok {
 		return "the SimMachinePool has the " + corev1beta1.PausedAnnotation + " annotation"
 	}
@@ -208,29 +211,22 @@ func (r *Reconciler) poolsOfCluster(ctx context.Context, cluster types.Namespace
 	return ctrlutil.Requests(list.Items)
 }
 
-// infraOfPool maps a MachinePool to the SimMachinePool it references.
-func infraOfPool(_ context.Context, o client.Object) []reconcile.Request {
-	ref := o.(*corev1beta1.MachinePool).Spec.Template.Spec.InfrastructureRef
-	gv, _ := schema.ParseGroupVersion(ref.APIVersion)
-	if ref.Kind != "SimMachinePool" || gv.Group != infrav1beta1.GroupVersion.Group {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}}}
-}
-
 // ownerPool returns the MachinePool that owns the SimMachinePool, or nil while none does.
-func (r *Reconciler) ownerPool(ctx context.Context, smp *infrav1beta1.SimMachinePool) (*corev1beta1.MachinePool, error) {
+func (r *Reconciler) ownerPool(ctx context.Context, smp *infrav1beta1.SimMachinePool) (*machinePool, error) {
 	for _, ref := range smp.OwnerReferences {
 		gv, _ := schema.ParseGroupVersion(ref.APIVersion)
 		if ref.Kind != "MachinePool" || gv.Group != corev1beta1.GroupVersion.Group {
 			continue
 		}
-		pool := &corev1beta1.MachinePool{}
+		pool := newPoolObject(r.poolVersion)
 		err := r.Client.Get(ctx, types.NamespacedName{Namespace: smp.Namespace, Name: ref.Name}, pool)
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
-		return pool, err
+		if err != nil {
+			return nil, err
+		}
+		return poolOf(pool), nil
 	}
 	return nil, nil
 }
@@ -286,7 +282,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	publishCapacity(smp, instanceType)
 
-	secretName := pool.Spec.Template.Spec.Bootstrap.DataSecretName
+	secretName := pool.DataSecretName
 	if secretName == nil || *secretName == "" {
 		conditions.MarkFalse(&smp.Status.Conditions, corev1beta1.ReadyCondition, WaitingForBootstrapDataReason, corev1beta1.ConditionSeverityInfo,
 			"waiting for MachinePool %s to have spec.template.spec.bootstrap.dataSecretName", pool.Name)
@@ -295,7 +291,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	return r.reconcileGroup(ctx, smp, pool, group, launchConfig(smp, pool, *secretName, instanceType.Name))
 }
 
-func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, group cloud.GroupRef, launch cloud.LaunchConfig) (ctrl.Result, error) {
+func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *machinePool, group cloud.GroupRef, launch cloud.LaunchConfig) (ctrl.Result, error) {
 	instances, err := r.instances(ctx, group)
 	if err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
@@ -343,7 +339,7 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.Cloud.EnsureGroup(ctx, cloud.GroupSpec{Ref: group, Region: smp.Spec.Region, Cluster: pool.Spec.ClusterName,
+	if err := r.Cloud.EnsureGroup(ctx, cloud.GroupSpec{Ref: group, Region: smp.Spec.Region, Cluster: pool.ClusterName,
 		Desired: p.Capacity, Launch: launch, ProviderConfig: config}); err != nil {
 		return ctrl.Result{}, r.cloudError(smp, err)
 	}
@@ -358,7 +354,7 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 		return ctrl.Result{}, err
 	}
 	// New instances have no Node yet; the Nodes of the others are what the plan saw.
-	writeStatus(smp, ctrlutil.DesiredReplicas(pool), instances, nodes, r.blocked(ctx, smp, pool, wc, instances, nodes))
+	writeStatus(smp, pool.desiredReplicas(), instances, nodes, r.blocked(ctx, smp, pool, wc, instances, nodes))
 
 	// Boots and shutdowns end on their own: look again then (at once if that moment passed meanwhile). Nodes
 	// registering or turning Ready requeue through the workload cluster's Node events.
@@ -369,9 +365,9 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 }
 
 // observe gathers what plan needs from the pool, its instances, their Nodes and their Machines.
-func observe(smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, specHash string, instances []cloud.Instance,
+func observe(smp *infrav1beta1.SimMachinePool, pool *machinePool, specHash string, instances []cloud.Instance,
 	nodes map[string]*corev1.Node, im *instanceMachines) Observed {
-	o := Observed{Desired: ctrlutil.DesiredReplicas(pool), SpecHash: specHash, Instances: instances, Strategy: smp.Spec.Strategy,
+	o := Observed{Desired: pool.desiredReplicas(), SpecHash: specHash, Instances: instances, Strategy: smp.Spec.Strategy,
 		ThroughMachines: im.served, Facts: make(map[string]Facts, len(instances))}
 	for _, in := range instances {
 		n := nodes[in.ID]
@@ -405,8 +401,8 @@ func (r *Reconciler) cloudError(smp *infrav1beta1.SimMachinePool, err error) err
 
 // workloadCluster returns the client of the pool's workload cluster, or nil while its kubeconfig is missing
 // or it cannot be reached (instances then boot but cannot register).
-func (r *Reconciler) workloadCluster(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool) (*workload.Cluster, error) {
-	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.Spec.ClusterName},
+func (r *Reconciler) workloadCluster(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *machinePool) (*workload.Cluster, error) {
+	return r.Workload.Get(ctx, types.NamespacedName{Namespace: pool.Namespace, Name: pool.ClusterName},
 		workloadUser(client.ObjectKeyFromObject(smp)), "")
 }
 
@@ -432,11 +428,11 @@ func nodesOf(ctx context.Context, wc *workload.Cluster, instances []cloud.Instan
 
 // blocked is the condition that keeps instances from joining at all, or nil: no reachable workload cluster, or
 // no bootstrap data for an instance that runs without a Node.
-func (r *Reconciler) blocked(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, wc *workload.Cluster,
+func (r *Reconciler) blocked(ctx context.Context, smp *infrav1beta1.SimMachinePool, pool *machinePool, wc *workload.Cluster,
 	instances []cloud.Instance, nodes map[string]*corev1.Node) *corev1beta1.Condition {
 	if wc == nil {
 		return &corev1beta1.Condition{Reason: WaitingForKubeconfigReason, Severity: corev1beta1.ConditionSeverityInfo,
-			Message: fmt.Sprintf("instances cannot join: no reachable workload cluster behind Secret %s/%s", pool.Namespace, workload.KubeconfigSecretName(pool.Spec.ClusterName))}
+			Message: fmt.Sprintf("instances cannot join: no reachable workload cluster behind Secret %s/%s", pool.Namespace, workload.KubeconfigSecretName(pool.ClusterName))}
 	}
 	checked := map[string]bool{}
 	for _, in := range instances {
@@ -487,14 +483,11 @@ func (r *Reconciler) event(ctx context.Context, smp *infrav1beta1.SimMachinePool
 // launchConfig is what new instances get; its spec hash covers version, instance type (as the cloud resolved
 // it) and the bootstrap Secret's name, never the Secret's contents (bootstrap providers rotate join tokens in
 // place).
-func launchConfig(smp *infrav1beta1.SimMachinePool, pool *corev1beta1.MachinePool, secretName, instanceType string) cloud.LaunchConfig {
-	version := ""
-	if v := pool.Spec.Template.Spec.Version; v != nil {
-		version = *v
-	}
+func launchConfig(smp *infrav1beta1.SimMachinePool, pool *machinePool, secretName, instanceType string) cloud.LaunchConfig {
+	version := pool.Version
 	failureDomains := smp.Spec.FailureDomains
 	if len(failureDomains) == 0 {
-		failureDomains = pool.Spec.FailureDomains
+		failureDomains = pool.FailureDomains
 	}
 	sum := sha256.Sum256([]byte(version + "\x00" + instanceType + "\x00" + secretName))
 	return cloud.LaunchConfig{BootstrapSecret: secretName, Version: version, InstanceType: instanceType,

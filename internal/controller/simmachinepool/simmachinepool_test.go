@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
@@ -195,6 +196,44 @@ var _ = Describe("SimMachinePool controller", func() {
 			}
 			return ""
 		}).Should(Equal("WaitingForOwner"))
+	})
+
+	It("reads its MachinePool in v1beta2, unconverted: a pool whose bootstrap kind no CRD serves still gets its instances", func() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sim-"}}
+		Expect(k8s.Create(ctx, ns)).To(Succeed())
+		Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "demo-kubeconfig"},
+			Data: map[string][]byte{"value": workloadKubeconfig}})).To(Succeed())
+		pool := &corev1beta2.MachinePool{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "odd"},
+			Spec: corev1beta2.MachinePoolSpec{ClusterName: "demo", Replicas: ptr.To(int32(2)),
+				Template: corev1beta2.MachineTemplateSpec{Spec: corev1beta2.MachineSpec{
+					ClusterName: "demo", Version: "v1.30.0",
+					Bootstrap: corev1beta2.Bootstrap{DataSecretName: ptr.To("odd-data"),
+						ConfigRef: corev1beta2.ContractVersionedObjectReference{APIGroup: "bootstrap.example.com", Kind: "MissingConfig", Name: "odd"}},
+					InfrastructureRef: corev1beta2.ContractVersionedObjectReference{APIGroup: infrav1beta1.GroupVersion.Group, Kind: "SimMachinePool", Name: "odd"},
+				}}},
+		}
+		Expect(k8s.Create(ctx, pool)).To(Succeed())
+		smp := &infrav1beta1.SimMachinePool{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "odd", OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: corev1beta2.GroupVersion.String(), Kind: "MachinePool", Name: "odd", UID: pool.UID, Controller: ptr.To(true),
+			}}},
+			Spec: infrav1beta1.SimMachinePoolSpec{InstanceType: "sim.small", Simulation: &infrav1beta1.Simulation{BootDelay: &metav1.Duration{}}},
+		}
+		Expect(k8s.Create(ctx, smp)).To(Succeed())
+		DeferCleanup(func() {
+			Expect(k8s.Delete(ctx, smp)).To(Succeed())
+			Expect(k8s.Delete(ctx, pool)).To(Succeed())
+		})
+		// The pool cannot be read as v1beta1 (nothing names the bootstrap kind's version), so a v1beta1 list of
+		// every pool fails while it exists: a provider reading v1beta1 would see none of them.
+		err := k8s.List(ctx, &corev1beta1.MachinePoolList{})
+		Expect(err).To(MatchError(ContainSubstring("MissingConfig")))
+		Eventually(func() int32 {
+			got := &infrav1beta1.SimMachinePool{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(smp), got)).To(Succeed())
+			return got.Status.Replicas
+		}).Should(Equal(int32(2)))
 	})
 
 	It("terminates its instances and deletes its scaling group when deleted", func() {

@@ -18,6 +18,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/simprovider"
@@ -50,6 +51,7 @@ var _ = BeforeSuite(func() {
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
+	Expect(corev1beta2.AddToScheme(scheme)).To(Succeed())
 	Expect(infrav1beta1.AddToScheme(scheme)).To(Succeed())
 
 	mgmtEnv = &envtest.Environment{
