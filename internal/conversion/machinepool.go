@@ -49,10 +49,11 @@ type Converter struct {
 	APIVersion APIVersionFunc
 }
 
-// v1beta1Data is what a v1beta1 MachinePool holds that v1beta2 cannot: exact durations, pointers to empty
-// strings, and references with fields besides apiVersion, kind and name. (Only spec fields: the status
-// subresource ignores annotation changes, so a status field kept here would be lost on a status write.)
-type v1beta1Data struct {
+// V1beta1Data is what a v1beta1 MachinePool holds that v1beta2 cannot: exact durations, pointers to empty
+// strings, and its references as written (apiVersion, namespace and the rest; the version a reference had is
+// the fallback when its kind's CRD cannot be read). Only spec fields: the status subresource ignores
+// annotation changes, so a status field kept here would be lost on a status write.
+type V1beta1Data struct {
 	InfrastructureRef *corev1.ObjectReference    `json:"infrastructureRef,omitempty"`
 	ConfigRef         *corev1.ObjectReference    `json:"configRef,omitempty"`
 	Durations         map[string]metav1.Duration `json:"durations,omitempty"`
@@ -86,7 +87,7 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 		return err
 	}
 	dst.TypeMeta = metav1.TypeMeta{APIVersion: corev1beta2.GroupVersion.String(), Kind: "MachinePool"}
-	var keep v1beta1Data
+	var keep V1beta1Data
 
 	s, t := &src.Spec, &dst.Spec
 	t.ClusterName, t.Replicas = s.ClusterName, clonePtr(s.Replicas)
@@ -108,7 +109,7 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 			return fmt.Errorf("spec.template.spec.bootstrap.configRef: %w", err)
 		}
 		mt.Bootstrap.ConfigRef = cv
-		keep.ConfigRef = extraFields(*ref)
+		keep.ConfigRef = ref.DeepCopy()
 	}
 	if ref := ms.InfrastructureRef; ref != (corev1.ObjectReference{}) {
 		cv, err := toContractRef(ref)
@@ -116,7 +117,7 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 			return fmt.Errorf("spec.template.spec.infrastructureRef: %w", err)
 		}
 		mt.InfrastructureRef = cv
-		keep.InfrastructureRef = extraFields(ref)
+		keep.InfrastructureRef = ref.DeepCopy()
 	}
 	mt.Deletion.NodeDrainTimeoutSeconds = toSeconds(ms.NodeDrainTimeout, "nodeDrainTimeout", &keep)
 	mt.Deletion.NodeVolumeDetachTimeoutSeconds = toSeconds(ms.NodeVolumeDetachTimeout, "nodeVolumeDetachTimeout", &keep)
@@ -165,7 +166,7 @@ func (c Converter) ToV1beta2(_ context.Context, src *corev1beta1.MachinePool, ds
 // that fails, from the version the object had in v1beta1 if the reference still names the same object, else
 // the conversion fails with an error naming the reference.
 func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, dst *corev1beta1.MachinePool) error {
-	var restored v1beta1Data
+	var restored V1beta1Data
 	if _, err := takeData(src.ObjectMeta, &dst.ObjectMeta, &restored); err != nil {
 		return err
 	}
@@ -187,14 +188,14 @@ func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, 
 	mt.FailureDomain = toPointer(ms.FailureDomain, "failureDomain", restored)
 	mt.Bootstrap.DataSecretName = clonePtr(ms.Bootstrap.DataSecretName)
 	if ms.Bootstrap.ConfigRef.IsDefined() {
-		ref, err := c.toObjectRef(ctx, ms.Bootstrap.ConfigRef, restored.ConfigRef)
+		ref, err := c.toObjectRef(ctx, ms.Bootstrap.ConfigRef, src.Namespace, restored.ConfigRef)
 		if err != nil {
 			return fmt.Errorf("spec.template.spec.bootstrap.configRef: %w", err)
 		}
 		mt.Bootstrap.ConfigRef = &ref
 	}
 	if ms.InfrastructureRef.IsDefined() {
-		ref, err := c.toObjectRef(ctx, ms.InfrastructureRef, restored.InfrastructureRef)
+		ref, err := c.toObjectRef(ctx, ms.InfrastructureRef, src.Namespace, restored.InfrastructureRef)
 		if err != nil {
 			return fmt.Errorf("spec.template.spec.infrastructureRef: %w", err)
 		}
@@ -241,12 +242,16 @@ func (c Converter) ToV1beta1(ctx context.Context, src *corev1beta2.MachinePool, 
 }
 
 // toObjectRef rebuilds a v1beta1 reference: the contract's API version of the kind, and the fields v1beta2
-// dropped from the reference the object had before, if it names the same object.
-func (c Converter) toObjectRef(ctx context.Context, ref corev1beta2.ContractVersionedObjectReference, before *corev1.ObjectReference) (corev1.ObjectReference, error) {
+// dropped from the reference the object had before, if it names the same object. A reference without a
+// namespace is in the pool's, as Cluster API v1.7's webhook defaulted it (and v1.14's conversion does).
+func (c Converter) toObjectRef(ctx context.Context, ref corev1beta2.ContractVersionedObjectReference, namespace string, before *corev1.ObjectReference) (corev1.ObjectReference, error) {
 	same := before != nil && before.Kind == ref.Kind && before.Name == ref.Name && groupOf(before.APIVersion) == ref.APIGroup
-	out := corev1.ObjectReference{Kind: ref.Kind, Name: ref.Name}
+	out := corev1.ObjectReference{Kind: ref.Kind, Name: ref.Name, Namespace: namespace}
 	if same {
 		out = *before.DeepCopy()
+		if out.Namespace == "" {
+			out.Namespace = namespace
+		}
 	}
 	if c.APIVersion == nil {
 		if same {
@@ -276,15 +281,6 @@ func groupOf(apiVersion string) string {
 	return gv.Group
 }
 
-// extraFields returns the reference when it has fields a v1beta2 reference drops (namespace, uid,
-// resourceVersion, fieldPath), else nil: its API version the contract lookup rebuilds.
-func extraFields(ref corev1.ObjectReference) *corev1.ObjectReference {
-	if ref.Namespace == "" && ref.UID == "" && ref.ResourceVersion == "" && ref.FieldPath == "" {
-		return nil
-	}
-	return ref.DeepCopy()
-}
-
 func toContractRef(ref corev1.ObjectReference) (corev1beta2.ContractVersionedObjectReference, error) {
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
@@ -295,7 +291,7 @@ func toContractRef(ref corev1.ObjectReference) (corev1beta2.ContractVersionedObj
 
 // toSeconds converts a v1beta1 duration to whole, non-negative seconds (truncated; negative is 0, beyond int32
 // the maximum), keeping the exact value when the seconds do not say it.
-func toSeconds(d *metav1.Duration, field string, keep *v1beta1Data) *int32 {
+func toSeconds(d *metav1.Duration, field string, keep *V1beta1Data) *int32 {
 	if d == nil {
 		return nil
 	}
@@ -311,12 +307,12 @@ func toSeconds(d *metav1.Duration, field string, keep *v1beta1Data) *int32 {
 }
 
 // fromSeconds converts seconds back to a duration, the exact one the object had when it still converts to them.
-func fromSeconds(seconds *int32, field string, before v1beta1Data) *metav1.Duration {
+func fromSeconds(seconds *int32, field string, before V1beta1Data) *metav1.Duration {
 	if seconds == nil {
 		return nil
 	}
 	if d, ok := before.Durations[field]; ok {
-		var scratch v1beta1Data
+		var scratch V1beta1Data
 		if again := toSeconds(&d, field, &scratch); *again == *seconds {
 			return &d
 		}
@@ -324,7 +320,7 @@ func fromSeconds(seconds *int32, field string, before v1beta1Data) *metav1.Durat
 	return &metav1.Duration{Duration: time.Duration(*seconds) * time.Second}
 }
 
-func fromPointer(s *string, field string, keep *v1beta1Data) string {
+func fromPointer(s *string, field string, keep *V1beta1Data) string {
 	if s == nil {
 		return ""
 	}
@@ -334,7 +330,7 @@ func fromPointer(s *string, field string, keep *v1beta1Data) string {
 	return *s
 }
 
-func toPointer(s, field string, before v1beta1Data) *string {
+func toPointer(s, field string, before V1beta1Data) *string {
 	if s != "" || slices.Contains(before.EmptyStrings, field) {
 		return &s
 	}
@@ -420,6 +416,15 @@ func putData(meta *metav1.ObjectMeta, data any, present bool) error {
 }
 
 func isFalse(b *bool) bool { return b != nil && !*b }
+
+// KeptV1beta1 returns what a v1beta2 MachinePool keeps of the v1beta1 object it was written as (its references'
+// namespaces, negative or sub-second durations, a negative minReadySeconds), for checks of fields v1beta2 has
+// no place for; zero when it was not written through v1beta1.
+func KeptV1beta1(meta metav1.ObjectMeta) (V1beta1Data, error) {
+	var kept V1beta1Data
+	_, err := takeData(meta, &metav1.ObjectMeta{}, &kept)
+	return kept, err
+}
 
 // CRDLookup is the APIVersionFunc of a cluster: the newest API version the kind's CRD lists under the newest
 // contract label it carries. A kind no CRD serves, or whose CRD carries no contract label, is an

@@ -138,6 +138,12 @@ func TestRoundTripV1beta1(t *testing.T) {
 		filler(seed).Fill(in)
 		clean(&in.ObjectMeta)
 		in.TypeMeta = metav1.TypeMeta{APIVersion: corev1beta1.GroupVersion.String(), Kind: "MachinePool"}
+		// A reference without a namespace reads back in the pool's (a default, as Cluster API v1.7's webhook set).
+		for _, ref := range []*corev1.ObjectReference{in.Spec.Template.Spec.Bootstrap.ConfigRef, &in.Spec.Template.Spec.InfrastructureRef} {
+			if ref != nil && *ref != (corev1.ObjectReference{}) && ref.Namespace == "" {
+				ref.Namespace = in.Namespace
+			}
+		}
 
 		hub := &corev1beta2.MachinePool{}
 		if err := conv.ToV1beta2(ctx, in.DeepCopy(), hub); err != nil {
@@ -226,14 +232,15 @@ func TestDurations(t *testing.T) {
 
 func TestReferenceVersions(t *testing.T) {
 	ctx := context.Background()
-	v2 := &corev1beta2.MachinePool{Spec: corev1beta2.MachinePoolSpec{Template: corev1beta2.MachineTemplateSpec{Spec: corev1beta2.MachineSpec{
+	v2 := &corev1beta2.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a"}, Spec: corev1beta2.MachinePoolSpec{Template: corev1beta2.MachineTemplateSpec{Spec: corev1beta2.MachineSpec{
 		InfrastructureRef: corev1beta2.ContractVersionedObjectReference{APIGroup: "infrastructure.cluster.x-k8s.io", Kind: "AWSMachinePool", Name: "workers"},
 	}}}}
 
-	By := "the version comes from the kind's CRD contract label"
+	By := "the version comes from the kind's CRD contract label, the namespace is the pool's (as v1.7's webhook defaulted it)"
 	out := &corev1beta1.MachinePool{}
 	conv := Converter{APIVersion: contracts{{Group: "infrastructure.cluster.x-k8s.io", Kind: "AWSMachinePool"}: "infrastructure.cluster.x-k8s.io/v1beta2"}.lookup}
-	if err := conv.ToV1beta1(ctx, v2, out); err != nil || out.Spec.Template.Spec.InfrastructureRef.APIVersion != "infrastructure.cluster.x-k8s.io/v1beta2" {
+	if err := conv.ToV1beta1(ctx, v2, out); err != nil || out.Spec.Template.Spec.InfrastructureRef != (corev1.ObjectReference{
+		APIVersion: "infrastructure.cluster.x-k8s.io/v1beta2", Kind: "AWSMachinePool", Name: "workers", Namespace: "team-a"}) {
 		t.Fatalf("%s: %v, %+v", By, err, out.Spec.Template.Spec.InfrastructureRef)
 	}
 
@@ -259,6 +266,23 @@ func TestReferenceVersions(t *testing.T) {
 	back := &corev1beta1.MachinePool{}
 	if err := (Converter{APIVersion: contracts{}.lookup}).ToV1beta1(ctx, hub, back); err != nil || back.Spec.Template.Spec.InfrastructureRef != v1.Spec.Template.Spec.InfrastructureRef {
 		t.Errorf("%s: %v, %+v", By, err, back.Spec.Template.Spec.InfrastructureRef)
+	}
+
+	By = "a v1beta1 reference written without a namespace comes back in the pool's, also when its kind is not served"
+	v1.Namespace, v1.Spec.Template.Spec.InfrastructureRef.Namespace = "team-b", ""
+	hub = &corev1beta2.MachinePool{}
+	if err := (Converter{}).ToV1beta2(ctx, v1, hub); err != nil {
+		t.Fatal(err)
+	}
+	back = &corev1beta1.MachinePool{}
+	want := v1.Spec.Template.Spec.InfrastructureRef
+	want.Namespace = "team-b"
+	if err := (Converter{APIVersion: contracts{}.lookup}).ToV1beta1(ctx, hub, back); err != nil || back.Spec.Template.Spec.InfrastructureRef != want {
+		t.Errorf("%s: %v, %+v", By, err, back.Spec.Template.Spec.InfrastructureRef)
+	}
+	kept, err := KeptV1beta1(hub.ObjectMeta)
+	if err != nil || kept.InfrastructureRef == nil || *kept.InfrastructureRef != v1.Spec.Template.Spec.InfrastructureRef {
+		t.Errorf("KeptV1beta1 returns the reference as written: %v, %+v", err, kept.InfrastructureRef)
 	}
 }
 

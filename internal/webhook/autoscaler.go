@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 )
 
 // autoscalerBounds are the cluster-autoscaler's node-group size annotations of a pool.
@@ -62,7 +63,7 @@ func (b autoscalerBounds) usable() bool { return b.set && b.problem == "" }
 // defaultReplicas is the replica count of a pool whose spec.replicas is unset: with usable autoscaler
 // bounds, min on create and the old count clamped into [min, max] on update (handing the pool to the
 // autoscaler without a jump); otherwise 1.
-func defaultReplicas(b autoscalerBounds, old *corev1beta1.MachinePool) int32 {
+func defaultReplicas(b autoscalerBounds, old *corev1beta2.MachinePool) int32 {
 	if !b.usable() {
 		return 1
 	}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 )
 
 func bounds(minSize, maxSize *string) map[string]string {
@@ -22,13 +23,13 @@ func bounds(minSize, maxSize *string) map[string]string {
 }
 
 func TestDefaultReplicas(t *testing.T) {
-	pool := func(r *int32) *corev1beta1.MachinePool {
-		return &corev1beta1.MachinePool{Spec: corev1beta1.MachinePoolSpec{Replicas: r}}
+	pool := func(r *int32) *corev1beta2.MachinePool {
+		return &corev1beta2.MachinePool{Spec: corev1beta2.MachinePoolSpec{Replicas: r}}
 	}
 	for _, tc := range []struct {
 		name     string
 		min, max *string
-		old      *corev1beta1.MachinePool
+		old      *corev1beta2.MachinePool
 		want     int32
 	}{
 		{name: "no annotations", want: 1},

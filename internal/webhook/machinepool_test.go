@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 )
 
 func readAll(r io.Reader) string {
@@ -351,5 +352,107 @@ var _ = Describe("the scale subresource", func() {
 		Expect(got.Spec.Replicas).To(Equal(int32(5)))
 		Expect(got.Status.Replicas).To(Equal(int32(1)))
 		Expect(got.Status.Selector).To(Equal(p.Status.Selector))
+	})
+})
+
+// newPoolV1beta2 is newPool as a v1beta2 manifest.
+func newPoolV1beta2(ns, name string) *corev1beta2.MachinePool {
+	return &corev1beta2.MachinePool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1beta2.MachinePoolSpec{
+			ClusterName: "demo",
+			Template: corev1beta2.MachineTemplateSpec{Spec: corev1beta2.MachineSpec{
+				ClusterName: "demo",
+				Bootstrap: corev1beta2.Bootstrap{ConfigRef: corev1beta2.ContractVersionedObjectReference{
+					APIGroup: "bootstrap.cluster.x-k8s.io", Kind: "KubeadmConfig", Name: name + "-config"}},
+				InfrastructureRef: corev1beta2.ContractVersionedObjectReference{
+					APIGroup: "infrastructure.cluster.x-k8s.io", Kind: "SimMachinePool", Name: name},
+				Version: "v1.30.0",
+			}},
+		},
+	}
+}
+
+var _ = Describe("MachinePool admission in v1beta2 (the stored version) for both versions", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("defaults a v1beta2 pool as Cluster API v1.14 does, and minReadySeconds as v1.7 does", func() {
+		p := newPoolV1beta2(ns, "defaults")
+		p.Spec.Template.Spec.Bootstrap = corev1beta2.Bootstrap{DataSecretName: ptr.To("defaults-data")} // a kind this suite serves
+		p.Spec.Template.Spec.Version = "1.30.2"
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Expect(p.Labels).To(HaveKeyWithValue(corev1beta1.ClusterNameLabel, "demo"))
+		Expect(p.Spec.Replicas).To(Equal(ptr.To[int32](1)))
+		Expect(p.Spec.Template.Spec.MinReadySeconds).To(Equal(ptr.To[int32](0)))
+		Expect(p.Spec.Template.Spec.Deletion.NodeDeletionTimeoutSeconds).To(Equal(ptr.To[int32](10)))
+		Expect(p.Spec.Template.Spec.Version).To(Equal("v1.30.2"))
+
+		By("reading it as v1beta1: the references in the pool's namespace, the timeout as a duration")
+		v1 := &corev1beta1.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), v1)).To(Succeed())
+		Expect(v1.Spec.Template.Spec.InfrastructureRef).To(And(HaveField("Namespace", ns), HaveField("Kind", "SimMachinePool")))
+		Expect(v1.Spec.Template.Spec.NodeDeletionTimeout).To(Equal(&metav1.Duration{Duration: 10 * time.Second}))
+	})
+
+	It("accepts a pool whose referenced kinds are not installed yet, through either version, and reads it back in both", func() {
+		// KubeadmConfig has no CRD in this suite: nothing can name its v1beta1 version but what was written.
+		v1 := newPool(ns, "early-v1")
+		Expect(k8s.Create(ctx, v1)).To(Succeed())
+		got := &corev1beta1.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(v1), got)).To(Succeed())
+		Expect(got.Spec.Template.Spec.Bootstrap.ConfigRef.APIVersion).To(Equal("bootstrap.cluster.x-k8s.io/v1beta1"))
+
+		v2 := newPoolV1beta2(ns, "early-v2")
+		Expect(k8s.Create(ctx, v2)).To(Succeed())
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(v2), &corev1beta1.MachinePool{})
+		Expect(err).To(MatchError(And(ContainSubstring("KubeadmConfig.bootstrap.cluster.x-k8s.io"), ContainSubstring("no API version for the contract"))),
+			"a v1beta2 reference to an uninstalled kind has no v1beta1 apiVersion until its CRD is installed")
+	})
+
+	It("accepts with a warning what Cluster API v1.7 accepts and v1.14 rejects: a template clusterName that differs", func() {
+		p := newPoolV1beta2(ns, "mismatch")
+		p.Spec.Template.Spec.ClusterName = "other"
+		warnings, err := withWarnings(func(c client.Client) error { return c.Create(ctx, p) })
+		Expect(err).NotTo(HaveOccurred())
+		Expect(warnings).To(ContainElement(And(ContainSubstring("set both to the same name"), ContainSubstring("Cluster API v1.11 and later reject this"))))
+	})
+
+	It("rejects taints on the instances, as Cluster API v1.14 does, and says where to set them", func() {
+		p := newPoolV1beta2(ns, "tainted")
+		p.Spec.Template.Spec.Taints = []corev1beta2.MachineTaint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule,
+			Propagation: corev1beta2.MachineTaintPropagationAlways}}
+		err := k8s.Create(ctx, p)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(And(ContainSubstring("spec.template.spec.taints"), ContainSubstring("nodeRegistration.taints")))
+	})
+
+	It("judges a pool the same through either version: a v1beta1 reference in another namespace is rejected on create and update", func() {
+		p := newPool(ns, "moved-ref")
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		p.Spec.Template.Spec.InfrastructureRef.Namespace = "elsewhere"
+		expectInvalid(k8s.Update(ctx, p), "spec.template.spec.infrastructureRef.namespace", `must be the MachinePool's namespace "`+ns+`"`)
+	})
+
+	It("keeps a pool written through v1beta1 with values v1beta2 cannot hold writable through v1beta2, and the values intact", func() {
+		p := newPool(ns, "negative")
+		p.Spec.MinReadySeconds = ptr.To[int32](-5)
+		p.Spec.Template.Spec.ClusterName = "other"
+		p.Spec.Template.Spec.NodeDrainTimeout = &metav1.Duration{Duration: 1500 * time.Millisecond}
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+
+		v2 := &corev1beta2.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), v2)).To(Succeed())
+		Expect(v2.Spec.Template.Spec.MinReadySeconds).To(Equal(ptr.To[int32](0)))
+		v2.Spec.Replicas = ptr.To[int32](4)
+		warnings, err := withWarnings(func(c client.Client) error { return c.Update(ctx, v2) })
+		Expect(err).NotTo(HaveOccurred())
+		Expect(warnings).To(ContainElements(ContainSubstring("spec.minReadySeconds is negative (-5)"), ContainSubstring("set both to the same name")))
+
+		got := &corev1beta1.MachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+		Expect(got.Spec.Replicas).To(Equal(ptr.To[int32](4)))
+		Expect(got.Spec.MinReadySeconds).To(Equal(ptr.To[int32](-5)))
+		Expect(got.Spec.Template.Spec.NodeDrainTimeout).To(Equal(&metav1.Duration{Duration: 1500 * time.Millisecond}))
 	})
 })

@@ -4,7 +4,7 @@ import (
 	"k8s.io/component-base/featuregate"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 )
 
@@ -27,7 +27,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	if opts.MachinePool {
 		mp := &MachinePool{Gates: opts.Gates}
-		if err := ctrl.NewWebhookManagedBy(mgr, &corev1beta1.MachinePool{}).
+		if err := ctrl.NewWebhookManagedBy(mgr, &corev1beta2.MachinePool{}).
 			WithDefaulter(mp).WithValidator(mp).Complete(); err != nil {
 			return err
 		}

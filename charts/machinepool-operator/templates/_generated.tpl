@@ -167,7 +167,7 @@
 {{- if .root.Values.crds.machinePool }}
 - name: default.machinepool.cluster.x-k8s.io
   clientConfig:
-    {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/mutate-cluster-x-k8s-io-v1beta1-machinepool") | trim | nindent 4 }}
+    {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/mutate-cluster-x-k8s-io-v1beta2-machinepool") | trim | nindent 4 }}
   admissionReviewVersions:
   - v1
   failurePolicy: Fail
@@ -176,7 +176,7 @@
   - apiGroups:
     - cluster.x-k8s.io
     apiVersions:
-    - v1beta1
+    - v1beta2
     operations:
     - CREATE
     - UPDATE
@@ -190,7 +190,7 @@
 {{- if .root.Values.crds.machinePool }}
 - name: validation.machinepool.cluster.x-k8s.io
   clientConfig:
-    {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/validate-cluster-x-k8s-io-v1beta1-machinepool") | trim | nindent 4 }}
+    {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/validate-cluster-x-k8s-io-v1beta2-machinepool") | trim | nindent 4 }}
   admissionReviewVersions:
   - v1
   failurePolicy: Fail
@@ -199,7 +199,7 @@
   - apiGroups:
     - cluster.x-k8s.io
     apiVersions:
-    - v1beta1
+    - v1beta2
     operations:
     - CREATE
     - UPDATE
