@@ -19,6 +19,7 @@ var (
 	infraReplicas       = path{"status", "replicas"}
 	infraProvisioned    = path{"status", "initialization", "provisioned"}
 	infraMachineKind    = path{"status", "infrastructureMachineKind"}
+	infraUpToDate       = path{"status", "upToDateReplicas"}
 
 	infraMachineProviderID    = path{"spec", "providerID"}
 	infraMachineInterruptible = path{"status", "interruptible"}
@@ -68,6 +69,12 @@ func (infraMachinePool) ProviderIDList(u *unstructured.Unstructured) (ids []stri
 // Replicas is status.replicas, the number of instances the provider reports.
 func (infraMachinePool) Replicas(u *unstructured.Unstructured) (replicas int32, found bool, err error) {
 	return readInt32(u, infraReplicas)
+}
+
+// UpToDateReplicas is status.upToDateReplicas, the instances that run the pool's current spec: our extension of
+// the contract (the Sim reports it); found is false for providers that do not.
+func (infraMachinePool) UpToDateReplicas(u *unstructured.Unstructured) (upToDate int32, found bool, err error) {
+	return readInt32(u, infraUpToDate)
 }
 
 // Provisioned is status.ready (v1beta1) or status.initialization.provisioned (v1beta2).

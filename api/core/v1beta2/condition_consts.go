@@ -11,6 +11,9 @@ const (
 	InfrastructureReadyCondition = "InfrastructureReady"
 	// MachinesReadyCondition is True when every instance the infrastructure reports has a Ready Node.
 	MachinesReadyCondition = "MachinesReady"
+	// MachinesUpToDateCondition is True when every instance runs the pool's current spec, as the
+	// infrastructure pool reports it (status.upToDateReplicas); Unknown where the provider does not report it.
+	MachinesUpToDateCondition = "MachinesUpToDate"
 	// ScalingUpCondition is True while the infrastructure reports fewer instances than spec.replicas.
 	ScalingUpCondition = "ScalingUp"
 	// ScalingDownCondition is True while the infrastructure reports more instances than spec.replicas.
@@ -30,6 +33,9 @@ const (
 	ReadyReason              = "Ready"
 	NotReadyReason           = "NotReady"
 	NoReplicasReason         = "NoReplicas"
+	UpToDateReason           = "UpToDate"
+	NotUpToDateReason        = "NotUpToDate"
+	UpToDateUnknownReason    = "UpToDateUnknown"
 	ScalingUpReason          = "ScalingUp"
 	NotScalingUpReason       = "NotScalingUp"
 	ScalingDownReason        = "ScalingDown"

@@ -212,6 +212,12 @@ type SimMachinePoolStatus struct {
 	// +optional
 	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
 
+	// upToDateReplicas is the number of instances in providerIDList launched with the current launch
+	// configuration (version, instance type, bootstrap Secret name): an extension of the InfraMachinePool
+	// contract that the core controller copies into the MachinePool's v1beta2 status.upToDateReplicas.
+	// +optional
+	UpToDateReplicas *int32 `json:"upToDateReplicas,omitempty"`
+
 	// instances are the scaling group's instances as the simulated cloud reports them.
 	// +optional
 	// +listType=map

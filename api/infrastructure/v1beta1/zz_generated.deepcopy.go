@@ -423,6 +423,11 @@ func (in *SimMachinePoolStatus) DeepCopyInto(out *SimMachinePoolStatus) {
 		*out = new(Initialization)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.UpToDateReplicas != nil {
+		in, out := &in.UpToDateReplicas, &out.UpToDateReplicas
+		*out = new(int32)
+		**out = **in
+	}
 	if in.Instances != nil {
 		in, out := &in.Instances, &out.Instances
 		*out = make([]Instance, len(*in))

@@ -44,7 +44,8 @@ func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctr
 	ids, idsFound, ierr := contract.InfraMachinePool.ProviderIDList(obj)
 	replicas, replicasFound, rerr := contract.InfraMachinePool.Replicas(obj)
 	provisioned, perr := contract.InfraMachinePool.Provisioned(obj)
-	if err := errors.Join(ferr, ierr, rerr, perr); err != nil {
+	upToDate, upToDateFound, uerr := contract.InfraMachinePool.UpToDateReplicas(obj)
+	if err := errors.Join(ferr, ierr, rerr, perr, uerr); err != nil {
 		r.markFalse(ctx, pool, corev1beta1.InfrastructureReadyCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
 		return ctrl.Result{}, nil
 	}
@@ -59,6 +60,10 @@ func (r *Reconciler) reconcileInfrastructure(ctx context.Context, s *scope) (ctr
 		pool.Status.Replicas = replicas
 	}
 	pool.Status.InfrastructureReady = provisioned
+	s.infraRead = true
+	if upToDateFound {
+		s.upToDate = &upToDate
+	}
 
 	switch {
 	case !failure.IsZero():

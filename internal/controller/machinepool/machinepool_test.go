@@ -366,6 +366,30 @@ var _ = Describe("MachinePool controller", func() {
 		Expect(v1beta2Condition(p, corev1beta2.InfrastructureReadyCondition)()).To(HaveField("Status", metav1.ConditionTrue))
 	})
 
+	It("reports upToDateReplicas and MachinesUpToDate from the infrastructure pool's status.upToDateReplicas, Unknown where it reports none", func() {
+		p, infra := e.running("uptodate", 3)
+		Eventually(v1beta2Condition(p, corev1beta2.MachinesUpToDateCondition)).Should(And(HaveField("Status", metav1.ConditionUnknown),
+			HaveField("Reason", corev1beta2.UpToDateUnknownReason), HaveField("Message", ContainSubstring("GenericMachinePool does not report status.upToDateReplicas"))))
+		v2 := func() *corev1beta2.MachinePool {
+			got := &corev1beta2.MachinePool{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), got)).To(Succeed())
+			return got
+		}
+		Expect(v2().Status.UpToDateReplicas).To(BeNil())
+
+		By("a provider reporting one of three instances outdated")
+		setStatus(infra, map[string]any{"upToDateReplicas": int64(2)})
+		Eventually(v1beta2Condition(p, corev1beta2.MachinesUpToDateCondition)).Should(And(HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", corev1beta2.NotUpToDateReason), HaveField("Message", HavePrefix("1 of 3 instances run an outdated spec"))))
+		Expect(v2().Status.UpToDateReplicas).To(Equal(ptr.To[int32](2)))
+
+		By("the rollout done")
+		setStatus(infra, map[string]any{"upToDateReplicas": int64(3)})
+		Eventually(v1beta2Condition(p, corev1beta2.MachinesUpToDateCondition)).Should(And(HaveField("Status", metav1.ConditionTrue),
+			HaveField("Reason", corev1beta2.UpToDateReason)))
+		Expect(v2().Status.UpToDateReplicas).To(Equal(ptr.To[int32](3)))
+	})
+
 	It("waits for its Cluster to exist and report its infrastructure ready", func() {
 		other := "absent"
 		readyBootstrap(e.object(bootstrapGVK, "orphan"))

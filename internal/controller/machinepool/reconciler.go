@@ -137,6 +137,10 @@ type scope struct {
 	requeueAfter time.Duration
 	// failures are what the bootstrap and infrastructure providers report.
 	failures []contract.Failure
+	// upToDate is what the infrastructure pool reports as status.upToDateReplicas, nil where it reports none;
+	// infraRead says it was read this reconcile.
+	upToDate  *int32
+	infraRead bool
 	// nodesUnknown is set when the workload cluster could not be read, so replica counts are stale.
 	nodesUnknown bool
 	// providerIDGlitch is set when the infrastructure reports an empty providerIDList but a non-zero replica

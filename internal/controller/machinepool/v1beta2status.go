@@ -5,6 +5,7 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
@@ -87,6 +88,42 @@ func setV1beta2Conditions(pool *corev1beta1.MachinePool, stored *corev1beta2.Mac
 	default:
 		set(corev1beta2.ScalingUpCondition, false, corev1beta2.NotScalingUpReason, "")
 		set(corev1beta2.ScalingDownCondition, false, corev1beta2.NotScalingDownReason, "")
+	}
+}
+
+// setUpToDate writes upToDateReplicas and MachinesUpToDate from what the infrastructure pool reports as
+// status.upToDateReplicas (capped at the instances it counts). A provider that does not report it leaves both
+// unknown: upToDateReplicas unset and MachinesUpToDate Unknown, saying so. Until the infrastructure pool has
+// been read, both stay as they were.
+func setUpToDate(s *scope, stored *corev1beta2.MachinePool) {
+	set := func(status metav1.ConditionStatus, reason, message string) {
+		apimeta.SetStatusCondition(&stored.Status.Conditions, metav1.Condition{Type: corev1beta2.MachinesUpToDateCondition,
+			Status: status, Reason: reason, Message: message, ObservedGeneration: s.pool.Generation})
+	}
+	replicas := s.pool.Status.Replicas
+	ref := s.pool.Spec.Template.Spec.InfrastructureRef
+	switch {
+	case !s.infraRead:
+		if apimeta.FindStatusCondition(stored.Status.Conditions, corev1beta2.MachinesUpToDateCondition) == nil {
+			set(metav1.ConditionUnknown, corev1beta2.UpToDateUnknownReason, "the infrastructure pool has not been read yet")
+		}
+	case s.upToDate == nil:
+		stored.Status.UpToDateReplicas = nil
+		set(metav1.ConditionUnknown, corev1beta2.UpToDateUnknownReason, fmt.Sprintf(
+			"%s does not report status.upToDateReplicas; whether its instances run the current spec is for its own status to say", ref.Kind))
+	case replicas == 0:
+		stored.Status.UpToDateReplicas = ptr.To[int32](0)
+		set(metav1.ConditionTrue, corev1beta2.NoReplicasReason, "")
+	default:
+		upToDate := min(max(*s.upToDate, 0), replicas)
+		stored.Status.UpToDateReplicas = &upToDate
+		if upToDate == replicas {
+			set(metav1.ConditionTrue, corev1beta2.UpToDateReason, "")
+		} else {
+			set(metav1.ConditionFalse, corev1beta2.NotUpToDateReason, fmt.Sprintf(
+				"%d of %d instances run an outdated spec (version, bootstrap data or instance type); %s %s replaces them within the pool's rollout bounds",
+				replicas-upToDate, replicas, ref.Kind, ref.Name))
+		}
 	}
 }
 

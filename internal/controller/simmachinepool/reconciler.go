@@ -354,7 +354,7 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 		return ctrl.Result{}, err
 	}
 	// New instances have no Node yet; the Nodes of the others are what the plan saw.
-	writeStatus(smp, pool.desiredReplicas(), instances, nodes, r.blocked(ctx, smp, pool, wc, instances, nodes))
+	writeStatus(smp, pool.desiredReplicas(), launch.SpecHash, instances, nodes, r.blocked(ctx, smp, pool, wc, instances, nodes))
 
 	// Boots and shutdowns end on their own: look again then (at once if that moment passed meanwhile). Nodes
 	// registering or turning Ready requeue through the workload cluster's Node events.

@@ -97,12 +97,16 @@ var _ = Describe("SimMachinePool rolling update", func() {
 				return k8s.Update(ctx, smp)
 			})).To(Succeed())
 			Eventually(w.readyReplicas).Should(Equal(int32(3)))
+			Expect(w.get().Status.UpToDateReplicas).To(Equal(ptr.To[int32](3)))
 			old := w.providerIDs()
 
 			w.updatePool(func(p *corev1beta1.MachinePool) { p.Spec.Template.Spec.Version = ptr.To("v1.31.0") })
-			seenMaxLive, seenMinReady := 0, 3
+			seenMaxLive, seenMinReady, seenOutdated := 0, 3, false
 			Eventually(func() []string {
 				smp := w.get()
+				if u := smp.Status.UpToDateReplicas; u != nil && *u < smp.Status.Replicas {
+					seenOutdated = true
+				}
 				live := 0
 				for _, in := range smp.Status.Instances {
 					if in.State == infrav1beta1.InstanceStatePending || in.State == infrav1beta1.InstanceStateRunning {
@@ -114,6 +118,8 @@ var _ = Describe("SimMachinePool rolling update", func() {
 				return smp.Spec.ProviderIDList
 			}).WithTimeout(90 * time.Second).WithPolling(50 * time.Millisecond).Should(And(HaveLen(3), Not(ContainElements(old[0])), Not(ContainElement(old[1])), Not(ContainElement(old[2]))))
 			Eventually(w.readyReplicas).Should(Equal(int32(3)))
+			Expect(seenOutdated).To(BeTrue(), "upToDateReplicas counted the outdated instances during the rollout")
+			Eventually(func() *int32 { return w.get().Status.UpToDateReplicas }).Should(Equal(ptr.To[int32](3)))
 			Expect(seenMaxLive).To(BeNumerically("<=", maxLive), "maxSurge")
 			Expect(seenMinReady).To(BeNumerically(">=", minReady), "maxUnavailable")
 		},

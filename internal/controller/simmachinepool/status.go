@@ -19,9 +19,9 @@ func publishCapacity(smp *infrav1beta1.SimMachinePool, t cloud.InstanceType) {
 
 // writeStatus reports the group through the InfraMachinePool contract: running instances in
 // spec.providerIDList (launch order), status.replicas = their number, readiness in both contract forms.
-func writeStatus(smp *infrav1beta1.SimMachinePool, desired int32, instances []cloud.Instance, nodes map[string]*corev1.Node, blocked *corev1beta1.Condition) {
+func writeStatus(smp *infrav1beta1.SimMachinePool, desired int32, specHash string, instances []cloud.Instance, nodes map[string]*corev1.Node, blocked *corev1beta1.Condition) {
 	ids := []string{}
-	var ready int32
+	var ready, upToDate int32
 	var view []infrav1beta1.Instance
 	for _, in := range instances {
 		nodeIsReady := nodeReady(nodes[in.ID])
@@ -29,6 +29,9 @@ func writeStatus(smp *infrav1beta1.SimMachinePool, desired int32, instances []cl
 			ids = append(ids, in.ProviderID)
 			if nodeIsReady {
 				ready++
+			}
+			if in.SpecHash == specHash {
+				upToDate++
 			}
 		}
 		view = append(view, infrav1beta1.Instance{
@@ -39,6 +42,7 @@ func writeStatus(smp *infrav1beta1.SimMachinePool, desired int32, instances []cl
 	smp.Spec.ProviderIDList = ids
 	smp.Status.Replicas = int32(len(ids)) //nolint:gosec // a group holds far fewer than 2^31 instances
 	smp.Status.ReadyReplicas = ready
+	smp.Status.UpToDateReplicas = &upToDate
 	smp.Status.Instances = view
 	smp.Status.Ready = true
 	smp.Status.Initialization = &infrav1beta1.Initialization{Provisioned: &smp.Status.Ready}
