@@ -94,8 +94,12 @@ envtest: ## Build kube-apiserver, etcd and kubectl from source into the envtest 
 capi-crds: ## Copy Cluster API's Cluster/Machine/MachineSet/MachineDeployment CRDs into config/crd/external/.
 	@hack/capi-crds.sh
 
+.PHONY: provider-crds
+provider-crds: capi-crds ## Copy real providers' MachinePool CRDs and templates (CAPA v2.13.0, CAPG v1.13.1) into config/crd/external/providers/.
+	@hack/provider-crds.sh
+
 .PHONY: test
-test: capi-crds ## Run all tests (unit and envtest) against a real kube-apiserver and etcd.
+test: capi-crds provider-crds ## Run all tests (unit and envtest) against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-e2e
@@ -107,10 +111,11 @@ test-autoscaler: capi-crds ## Run the real cluster-autoscaler (built once from .
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" go test -tags autoscaler ./test/autoscaler -count=1 -timeout 30m -v
 
 .PHONY: bench
-bench: capi-crds ## Benchmark the core controller as a process: create, scale up, scale down for 50x10, 200x10, 5x200 pools (BENCH_WORKLOADS, BENCH_OUT).
+bench: capi-crds ## Benchmark the core controller as a process: create, scale up, scale down for 50x10, 200x10, 5x200 pools (BENCH_WORKLOADS, BENCH_OUT); then the in-process conversion per reconcile.
 	@mkdir -p out
 	KUBEBUILDER_ASSETS="$$(hack/envtest-bins.sh)" BENCH_OUT="$${BENCH_OUT:-$(CURDIR)/out/bench.jsonl}" \
 		go test -tags bench ./test/bench -run '^TestScenarios$$' -count=1 -timeout 60m -v
+	go test ./internal/conversion -run '^$$' -bench ControllerRoundTrip -benchtime 20000x
 
 .PHONY: bench-nodes
 bench-nodes: capi-crds ## Benchmark Node mapping: full resync and one Node change with 200 pools x 10 Nodes (BENCH_POOLS, BENCH_REPLICAS).

@@ -24,6 +24,10 @@ type managerMetrics struct {
 	ManagementRequestSeconds  float64 `json:"managementRequestSeconds"`
 	WorkloadThrottleSeconds   float64 `json:"workloadThrottleSeconds"`
 	WorkloadRequestSeconds    float64 `json:"workloadRequestSeconds"`
+	// ConversionRequests is the number of conversion reviews the manager's /convert answered (the API server
+	// converting for the harness's v1beta1 clients and watches), ConversionSeconds the time they took, summed.
+	ConversionRequests float64 `json:"conversionRequests"`
+	ConversionSeconds  float64 `json:"conversionSeconds"`
 }
 
 // sample is one metrics scrape: each series (name plus labels, as exposed) to its value.
@@ -83,5 +87,7 @@ func managerFigures(before, after sample, managementHost, workloadHost string) m
 		ManagementRequestSeconds:  d("rest_client_request_duration_seconds_sum", `host="`+managementHost+`"`),
 		WorkloadThrottleSeconds:   d("rest_client_rate_limiter_duration_seconds_sum", `host="`+workloadHost+`"`),
 		WorkloadRequestSeconds:    d("rest_client_request_duration_seconds_sum", `host="`+workloadHost+`"`),
+		ConversionRequests:        d("controller_runtime_webhook_requests_total", `webhook="/convert"`),
+		ConversionSeconds:         d("controller_runtime_webhook_latency_seconds_sum", `webhook="/convert"`),
 	}
 }

@@ -34,6 +34,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
+	"github.com/machinepool-operator/machinepool-operator/internal/conversion"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
@@ -45,7 +47,8 @@ import (
 // registering Nodes: what a standalone install costs. BENCH_MANAGER_BIN runs a prebuilt manager binary (to
 // compare two builds); BENCH_MANAGER_ARGS adds manager flags; BENCH_PROFILE_DIR (and BENCH_PROFILE_SECONDS, default 10)
 // writes a CPU profile of the manager per scenario; BENCH_AUDIT=off runs the API servers without audit logs (no
-// request counts) to show what logging costs. For each workload (pools x replicas, BENCH_WORKLOADS,
+// request counts) to show what logging costs; BENCH_POOL_VERSION=v1beta1 writes and polls the pools in
+// v1beta1, through the manager's conversion webhook (default v1beta2, the stored version). For each workload (pools x replicas, BENCH_WORKLOADS,
 // default 50x10,200x10,5x200) it runs create, scale up by R/2, scale down by R/2, one pool scaled up by R/2
 // (one-pool) and 10 s without any change (idle), and reports seconds to convergence, manager CPU seconds, peak
 // RSS, the manager's API requests by cluster and verb and where its time went, as a table and as JSON lines
@@ -65,7 +68,7 @@ func TestScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = results.Close() }()
-	fmt.Printf("\n%-8s %-11s %8s %8s %8s %8s %8s %8s  %-40s %s\n", "workload", "scenario", "seconds", "harness", "cpu s", "cp cpu s", "h cpu s", "rss MiB", "management requests", "workload requests")
+	fmt.Printf("\n%-8s %-11s %8s %8s %8s %8s %8s %8s %13s  %-40s %s\n", "workload", "scenario", "seconds", "harness", "cpu s", "cp cpu s", "h cpu s", "rss MiB", "convert n/s", "management requests", "workload requests")
 	for _, w := range strings.Split(workloads, ",") {
 		var pools, replicas int
 		size, sim := strings.CutPrefix(w, "sim:")
@@ -77,8 +80,8 @@ func TestScenarios(t *testing.T) {
 			for _, r := range runWorkload(t, pools, replicas, sim) {
 				raw, _ := json.Marshal(r)
 				_, _ = results.Write(append(raw, '\n'))
-				fmt.Printf("%-8s %-11s %8.2f %8.2f %8.2f %8.2f %8.2f %8.0f  %-40s %s\n", r.Workload, r.Scenario, r.Seconds, r.HarnessSeconds, r.CPUSeconds, r.ControlPlaneCPUSeconds, r.HarnessCPUSeconds, r.PeakRSSMiB,
-					formatCounts(r.ManagementRequests), formatCounts(r.WorkloadRequests))
+				fmt.Printf("%-8s %-11s %8.2f %8.2f %8.2f %8.2f %8.2f %8.0f %13s  %-40s %s\n", r.Workload, r.Scenario, r.Seconds, r.HarnessSeconds, r.CPUSeconds, r.ControlPlaneCPUSeconds, r.HarnessCPUSeconds, r.PeakRSSMiB,
+					fmt.Sprintf("%.0f/%.2f", r.Manager.ConversionRequests, r.Manager.ConversionSeconds), formatCounts(r.ManagementRequests), formatCounts(r.WorkloadRequests))
 			}
 		})
 	}
@@ -188,6 +191,7 @@ func startPlane(t *testing.T, crds []string) *plane {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = corev1beta1.AddToScheme(scheme)
+	_ = corev1beta2.AddToScheme(scheme)
 	if p.c, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +403,7 @@ func runWorkload(t *testing.T, pools, replicas int, sim bool) []result {
 	if err := support.ConversionReady(ready, mgmt.cfg); err != nil {
 		t.Fatal(err)
 	}
-	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools, sim: sim}
+	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools, sim: sim, v1beta1: os.Getenv("BENCH_POOL_VERSION") == "v1beta1"}
 	h.setup(ctx)
 	name := fmt.Sprintf("%dx%d", pools, replicas)
 	if sim {
@@ -531,6 +535,64 @@ type scenarioHarness struct {
 	kubelets chan struct{}
 	// sim runs SimMachinePools: the simulated cloud, not the harness, plays the provider and the kubelets.
 	sim bool
+	// v1beta1 makes the harness write and poll MachinePools in v1beta1 (BENCH_POOL_VERSION=v1beta1), so the
+	// API server converts every request and watch event through the manager's /convert; by default it uses
+	// v1beta2, the stored version (kubectl's default), and the figures measure the controller.
+	v1beta1 bool
+}
+
+// poolObject is an empty MachinePool of the version the harness uses, named ns/name.
+func (h *scenarioHarness) poolObject(name string) client.Object {
+	if h.v1beta1 {
+		return &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	return &corev1beta2.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+}
+
+// createPool creates the pool in the version the harness uses.
+func (h *scenarioHarness) createPool(ctx context.Context, mp *corev1beta1.MachinePool) error {
+	if h.v1beta1 {
+		return h.mgmt.c.Create(ctx, mp)
+	}
+	v2 := &corev1beta2.MachinePool{}
+	if err := (conversion.Converter{}).ToV1beta2(ctx, mp, v2); err != nil {
+		return err
+	}
+	delete(v2.Annotations, conversion.DataAnnotation) // a v1beta2 manifest, as a user writes it
+	return h.mgmt.c.Create(ctx, v2)
+}
+
+// poolStatus is what convergence checks of a pool, from either version.
+type poolStatus struct {
+	name                                 string
+	generation, observedGeneration       int64
+	replicas, ready, available, nodeRefs int
+}
+
+// listPools reads every pool in the version the harness uses.
+func (h *scenarioHarness) listPools(ctx context.Context) ([]poolStatus, error) {
+	var out []poolStatus
+	if h.v1beta1 {
+		list := &corev1beta1.MachinePoolList{}
+		if err := h.mgmt.c.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+		for _, p := range list.Items {
+			s := p.Status
+			out = append(out, poolStatus{p.Name, p.Generation, s.ObservedGeneration, int(s.Replicas), int(s.ReadyReplicas), int(s.AvailableReplicas), len(s.NodeRefs)})
+		}
+		return out, nil
+	}
+	list := &corev1beta2.MachinePoolList{}
+	if err := h.mgmt.c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	for _, p := range list.Items {
+		s := p.Status
+		out = append(out, poolStatus{p.Name, p.Generation, s.ObservedGeneration, int(ptr.Deref(s.Replicas, 0)), int(ptr.Deref(s.ReadyReplicas, 0)),
+			int(ptr.Deref(s.AvailableReplicas, 0)), len(s.NodeRefs)})
+	}
+	return out, nil
 }
 
 // convergeTimeout bounds a scenario (BENCH_TIMEOUT, a duration, overrides it).
@@ -586,10 +648,9 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 			if err := h.mgmt.c.Create(ctx, object(infraAPIVersion, "GenericMachinePool", ns, name)); err != nil {
 				return err
 			}
-			return h.mgmt.c.Create(ctx, pool(ns, name, int32(target))) //nolint:gosec // a handful of replicas
+			return h.createPool(ctx, pool(ns, name, int32(target))) //nolint:gosec // a handful of replicas
 		default:
-			mp := &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-			return h.mgmt.c.SubResource("scale").Patch(ctx, mp, client.RawPatch("application/merge-patch+json",
+			return h.mgmt.c.SubResource("scale").Patch(ctx, h.poolObject(name), client.RawPatch("application/merge-patch+json",
 				fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, target)))
 		}
 	})
@@ -645,9 +706,8 @@ func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int
 func (h *scenarioHarness) applySim(ctx context.Context, scenario string, target int, pools []int) {
 	h.parallel(pools, func(i int) error {
 		name := poolName(i)
-		mp := &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 		if scenario != "create" {
-			return h.mgmt.c.SubResource("scale").Patch(ctx, mp, client.RawPatch("application/merge-patch+json",
+			return h.mgmt.c.SubResource("scale").Patch(ctx, h.poolObject(name), client.RawPatch("application/merge-patch+json",
 				fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, target)))
 		}
 		smp := object(infraAPIVersion, "SimMachinePool", ns, name)
@@ -655,10 +715,10 @@ func (h *scenarioHarness) applySim(ctx context.Context, scenario string, target 
 		if err := h.mgmt.c.Create(ctx, smp); err != nil {
 			return err
 		}
-		mp = pool(ns, name, int32(target)) //nolint:gosec // a handful of replicas
+		mp := pool(ns, name, int32(target)) //nolint:gosec // a handful of replicas
 		mp.Spec.Template.Spec.Bootstrap = corev1beta1.Bootstrap{DataSecretName: ptr.To("bench-data")}
 		mp.Spec.Template.Spec.InfrastructureRef.Kind = "SimMachinePool"
-		return h.mgmt.c.Create(ctx, mp)
+		return h.createPool(ctx, mp)
 	})
 }
 
@@ -671,30 +731,27 @@ func (h *scenarioHarness) waitConverged(ctx context.Context) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	list := &corev1beta1.MachinePoolList{}
-	_ = h.mgmt.c.List(ctx, list, client.InNamespace(ns))
-	for _, p := range list.Items {
-		h.t.Logf("%s: generation %d, status %+v", p.Name, p.Generation, p.Status)
+	list, _ := h.listPools(ctx)
+	for _, p := range list {
+		h.t.Logf("%+v", p)
 	}
 	h.t.Fatalf("not converged to %v replicas in %s", h.targets, convergeTimeout)
 }
 
 func (h *scenarioHarness) converged(ctx context.Context) bool {
-	list := &corev1beta1.MachinePoolList{}
-	if err := h.mgmt.c.List(ctx, list, client.InNamespace(ns)); err != nil || len(list.Items) != h.pools {
+	list, err := h.listPools(ctx)
+	if err != nil || len(list) != h.pools {
 		return false
 	}
 	total := 0
-	for _, p := range list.Items {
-		s := p.Status
+	for _, p := range list {
 		var i int
-		if _, err := fmt.Sscanf(p.Name, "pool-%d", &i); err != nil {
+		if _, err := fmt.Sscanf(p.name, "pool-%d", &i); err != nil {
 			return false
 		}
 		target := h.targets[i]
 		total += target
-		if s.ObservedGeneration != p.Generation || int(s.Replicas) != target || int(s.ReadyReplicas) != target ||
-			int(s.AvailableReplicas) != target || len(s.NodeRefs) != target {
+		if p.observedGeneration != p.generation || p.replicas != target || p.ready != target || p.available != target || p.nodeRefs != target {
 			return false
 		}
 	}

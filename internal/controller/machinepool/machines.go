@@ -53,7 +53,9 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		r.markFalse(ctx, pool, corev1beta1.MachinesCreatedCondition, corev1beta1.InvalidProviderDataReason, corev1beta1.ConditionSeverityError, "%v", err)
 		return ctrl.Result{}, nil
 	}
-	if kind == "" {
+	if kind == "" || kind == s.infra.GetKind() {
+		// No per-instance objects. A provider naming the pool's own kind (Cluster API Provider GCP's
+		// GCPManagedMachinePool does) keeps none either: the pool object is never one of its own instances.
 		conditions.Delete(&pool.Status.Conditions, corev1beta1.MachinesCreatedCondition)
 		return ctrl.Result{}, nil
 	}
