@@ -48,7 +48,8 @@ import (
 // compare two builds); BENCH_MANAGER_ARGS adds manager flags; BENCH_PROFILE_DIR (and BENCH_PROFILE_SECONDS, default 10)
 // writes a CPU profile of the manager per scenario; BENCH_AUDIT=off runs the API servers without audit logs (no
 // request counts) to show what logging costs; BENCH_POOL_VERSION=v1beta1 writes and polls the pools in
-// v1beta1, through the manager's conversion webhook (default v1beta2, the stored version). For each workload (pools x replicas, BENCH_WORKLOADS,
+// v1beta1, through the manager's conversion webhook (default v1beta2, the stored version);
+// BENCH_SERVE_V1BETA1=false stops the CRD serving v1beta1 (no conversions at all). For each workload (pools x replicas, BENCH_WORKLOADS,
 // default 50x10,200x10,5x200) it runs create, scale up by R/2, scale down by R/2, one pool scaled up by R/2
 // (one-pool) and 10 s without any change (idle), and reports seconds to convergence, manager CPU seconds, peak
 // RSS, the manager's API requests by cluster and verb and where its time went, as a table and as JSON lines
@@ -291,6 +292,34 @@ func controlPlanePIDs(t *testing.T, host string) []int {
 	return pids
 }
 
+// stopServingV1beta1 makes the MachinePool CRD serve v1beta2 only (BENCH_SERVE_V1BETA1=false): the API server
+// then keeps no v1beta1 watch cache, whose every event is a conversion review, so a run with and one without
+// shows what serving v1beta1 costs.
+func stopServingV1beta1(ctx context.Context, t *testing.T, c client.Client) {
+	t.Helper()
+	if os.Getenv("BENCH_POOL_VERSION") == "v1beta1" {
+		t.Fatal("BENCH_SERVE_V1BETA1=false needs the harness on v1beta2 (unset BENCH_POOL_VERSION)")
+	}
+	crd := &unstructured.Unstructured{}
+	crd.SetAPIVersion("apiextensions.k8s.io/v1")
+	crd.SetKind("CustomResourceDefinition")
+	if err := c.Get(ctx, client.ObjectKey{Name: support.MachinePoolCRD}, crd); err != nil {
+		t.Fatal(err)
+	}
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for _, v := range versions {
+		if v := v.(map[string]any); v["name"] == "v1beta1" {
+			v["served"] = false
+		}
+	}
+	if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Update(ctx, crd); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // cpuSecondsOf is the user + system CPU time of a process.
 func cpuSecondsOf(pid int) float64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -402,6 +431,9 @@ func runWorkload(t *testing.T, pools, replicas int, sim bool) []result {
 	defer cancelReady()
 	if err := support.ConversionReady(ready, mgmt.cfg); err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv("BENCH_SERVE_V1BETA1") == "false" {
+		stopServingV1beta1(ctx, t, mgmt.c)
 	}
 	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools, sim: sim, v1beta1: os.Getenv("BENCH_POOL_VERSION") == "v1beta1"}
 	h.setup(ctx)
