@@ -214,7 +214,8 @@ var _ = Describe("a SimMachinePool pool, through kubectl", Ordered, func() {
 		p.running(2)
 		Eventually(p.nodeNames).Should(HaveLen(2), "retired Nodes are deleted")
 		Expect(before).To(ContainElements(p.nodeNames()))
-		Expect(kubectl("", "get", "mp", "-n", p.ns)).To(MatchRegexp(`workers\s+demo\s+2\s+2\s+2\s+2\s+Running`))
+		// Desired, current, ready, available, up-to-date.
+		Eventually(func() string { return kubectl("", "get", "mp", "-n", p.ns) }).Should(MatchRegexp(`workers\s+demo\s+2\s+2\s+2\s+2\s+2\s+Running`))
 	})
 
 	It("rolls a version change over to new instances, never with more than maxUnavailable missing", func() {
@@ -244,6 +245,9 @@ var _ = Describe("a SimMachinePool pool, through kubectl", Ordered, func() {
 			}
 		}()
 		kubectl("", "patch", "-n", p.ns, "machinepool/workers", "--type=merge", "-p", `{"spec":{"template":{"spec":{"version":"v1.31.0"}}}}`)
+		Eventually(func() string {
+			return kubectl("", "get", "mp", "workers", "-n", p.ns, "-o", `jsonpath={.status.conditions[?(@.type=="MachinesUpToDate")].status}`)
+		}).Should(Equal("False"), "the rollout shows in MachinesUpToDate")
 		Eventually(func() []string {
 			var stale []string
 			for _, n := range p.nodeNames() {
@@ -258,6 +262,9 @@ var _ = Describe("a SimMachinePool pool, through kubectl", Ordered, func() {
 		p.running(3)
 		close(stop)
 		Expect(fewest.Load()).To(BeNumerically(">=", 3-1), "maxUnavailable 1 of 3")
+		Eventually(func() string {
+			return kubectl("", "get", "mp", "workers", "-n", p.ns, "-o", `jsonpath={.status.upToDateReplicas}/{.status.conditions[?(@.type=="MachinesUpToDate")].status}`)
+		}).Should(Equal("3/True"))
 	})
 
 	It("deletes the pool: the SimMachinePool, its instances, Nodes and Machines go, and so does the finalizer", func() {
