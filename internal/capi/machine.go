@@ -40,6 +40,15 @@ const (
 	DrainingSucceededCondition corev1beta1.ConditionType = "DrainingSucceeded"
 )
 
+// Machine condition types a MachineHealthCheck writes (Cluster API v1.7.1's); the Machine's Ready summary reads
+// them.
+const (
+	// HealthCheckSucceededCondition is False while a health check finds the Machine unhealthy.
+	HealthCheckSucceededCondition corev1beta1.ConditionType = "HealthCheckSucceeded"
+	// OwnerRemediatedCondition is False while the Machine waits for its owner to remediate it.
+	OwnerRemediatedCondition corev1beta1.ConditionType = "OwnerRemediated"
+)
+
 // MachineGVK is Cluster API's v1beta1 Machine.
 var MachineGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta1", Kind: "Machine"}
 

@@ -181,6 +181,75 @@ var _ = Describe("MachinePool Machines", func() {
 		}
 	})
 
+	// No MachineHealthCheck controller runs in this suite: the spec writes its marks as Cluster API v1.7.1's does
+	// (HealthCheckSucceeded and OwnerRemediated, Warning), through the status subresource.
+	It("shows a health check's marks in the Machine's Ready, as Cluster API v1.7.1 does, and keeps them through its own writes", func() {
+		w := newWorld(2)
+		w.running(2)
+		name := w.machineNames()[0]
+		ready := func() corev1beta1.Condition {
+			m := &capi.Machine{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: name}, m)).To(Succeed())
+			if c := conditions.Get(m.Status.Conditions, corev1beta1.ReadyCondition); c != nil {
+				return *c
+			}
+			return corev1beta1.Condition{}
+		}
+		mark := func(change func(*corev1beta1.Conditions)) {
+			Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				m := &capi.Machine{}
+				if err := k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: name}, m); err != nil {
+					return err
+				}
+				change(&m.Status.Conditions)
+				return k8s.Status().Update(ctx, m)
+			})).To(Succeed())
+		}
+		Expect(ready()).To(HaveField("Status", corev1.ConditionTrue))
+
+		mark(func(c *corev1beta1.Conditions) {
+			conditions.MarkFalse(c, capi.HealthCheckSucceededCondition, "UnhealthyNode", corev1beta1.ConditionSeverityWarning,
+				"Condition Ready on node is reporting status Unknown for more than 5m0s")
+			conditions.MarkFalse(c, capi.OwnerRemediatedCondition, "WaitingForRemediation", corev1beta1.ConditionSeverityWarning, "")
+		})
+		Eventually(ready).Should(And(HaveField("Status", corev1.ConditionFalse), HaveField("Reason", "UnhealthyNode"),
+			HaveField("Severity", corev1beta1.ConditionSeverityWarning)), "the first health-check mark, as v1.7.1 orders them")
+
+		By("its Node going NotReady makes the controller write the Machine's NodeHealthy: the marks stay")
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			n := &corev1.Node{}
+			if err := nodes.Get(ctx, client.ObjectKey{Name: name}, n); err != nil { // Nodes are named after the instances, as Machines are
+				return err
+			}
+			for i := range n.Status.Conditions {
+				if n.Status.Conditions[i].Type == corev1.NodeReady {
+					n.Status.Conditions[i].Status = corev1.ConditionFalse
+				}
+			}
+			return nodes.Status().Update(ctx, n)
+		})).To(Succeed())
+		falseTypes := func() []corev1beta1.ConditionType {
+			m := &capi.Machine{}
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: name}, m)).To(Succeed())
+			var types []corev1beta1.ConditionType
+			for _, c := range m.Status.Conditions {
+				if c.Status == corev1.ConditionFalse {
+					types = append(types, c.Type)
+				}
+			}
+			return types
+		}
+		Eventually(falseTypes).Should(ContainElements(capi.NodeHealthyCondition, capi.HealthCheckSucceededCondition, capi.OwnerRemediatedCondition))
+		Expect(ready()).To(HaveField("Reason", "UnhealthyNode"), "a tie of Warnings goes to the health check's mark, first in v1.7.1's order")
+
+		By("the health check clearing its marks")
+		mark(func(c *corev1beta1.Conditions) {
+			conditions.MarkTrue(c, capi.HealthCheckSucceededCondition)
+			conditions.Delete(c, capi.OwnerRemediatedCondition)
+		})
+		Eventually(ready).Should(HaveField("Status", corev1.ConditionTrue))
+	})
+
 	It("removes the instance whose Machine the autoscaler marked, through its Machine, with one drain", func() {
 		w := newWorld(3)
 		w.running(3)

@@ -424,20 +424,38 @@ func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster,
 	return ctrl.Result{}, nil
 }
 
-// summarize sets Ready from the infrastructure and the Node.
+// summarize sets Ready as Cluster API v1.7.1's Machine controller does, and waits for the Node as well: the most
+// severe condition that is not True (Error, then Warning, then Info; on a tie the first in the order below) makes
+// Ready False with its reason, severity and message. InfrastructureReady and NodeHealthy count while unset or
+// Unknown; a health check's HealthCheckSucceeded and OwnerRemediated and DrainingSucceeded count when False, so
+// a Machine a health check marked unhealthy shows it in Ready.
 func (r *Reconciler) summarize(m *capi.Machine) {
-	for _, t := range []corev1beta1.ConditionType{corev1beta1.InfrastructureReadyCondition, capi.NodeHealthyCondition} {
+	var worst *corev1beta1.Condition
+	rank := map[corev1beta1.ConditionSeverity]int{corev1beta1.ConditionSeverityError: 3, corev1beta1.ConditionSeverityWarning: 2,
+		corev1beta1.ConditionSeverityInfo: 1, corev1beta1.ConditionSeverityNone: 1}
+	for _, t := range []corev1beta1.ConditionType{corev1beta1.InfrastructureReadyCondition, capi.HealthCheckSucceededCondition,
+		capi.OwnerRemediatedCondition, capi.DrainingSucceededCondition, capi.NodeHealthyCondition} {
 		c := conditions.Get(m.Status.Conditions, t)
-		if c == nil || c.Status != corev1.ConditionTrue {
-			reason, severity, message := "", corev1beta1.ConditionSeverityInfo, string(t)+" is not known"
-			if c != nil {
-				reason, severity, message = c.Reason, c.Severity, c.Message
-			}
-			conditions.MarkFalse(&m.Status.Conditions, corev1beta1.ReadyCondition, reason, severity, "%s", message)
-			return
+		required := t == corev1beta1.InfrastructureReadyCondition || t == capi.NodeHealthyCondition
+		switch {
+		case c == nil && required:
+			c = &corev1beta1.Condition{Type: t, Severity: corev1beta1.ConditionSeverityInfo, Message: string(t) + " is not known"}
+		case c == nil, c.Status == corev1.ConditionTrue, c.Status != corev1.ConditionFalse && !required:
+			continue
+		}
+		if worst == nil || rank[c.Severity] > rank[worst.Severity] {
+			worst = c
 		}
 	}
-	conditions.MarkTrue(&m.Status.Conditions, corev1beta1.ReadyCondition)
+	if worst == nil {
+		conditions.MarkTrue(&m.Status.Conditions, corev1beta1.ReadyCondition)
+		return
+	}
+	severity := worst.Severity
+	if severity == corev1beta1.ConditionSeverityNone {
+		severity = corev1beta1.ConditionSeverityInfo
+	}
+	conditions.MarkFalse(&m.Status.Conditions, corev1beta1.ReadyCondition, worst.Reason, severity, "%s", worst.Message)
 }
 
 // setPhase follows Cluster API's Machine phases.
