@@ -2,14 +2,15 @@
 # Copies Cluster API's own CRDs and sample manifests, at the pinned version, from the Go module cache into
 # gitignored directories, for tests, the quickstart and e2e. Nothing it writes is committed.
 #
-#   config/crd/external/            Cluster, Machine, MachineSet, MachineDeployment CRDs (installable)
+#   config/crd/external/            Cluster, Machine, MachineSet, MachineDeployment, MachineHealthCheck CRDs
+#                                   (installable)
 #   config/crd/external/core/       every CRD of Cluster API's core provider, for the test that runs its own
 #                                   controllers next to the Sim provider (test/capicore)
 #   config/crd/external/reference/  Cluster API's MachinePool CRD and example MachinePool manifests, which
 #                                   our tests compare against (never installed)
 #   config/crd/external/reference/$CAPI_V1BETA2_VERSION/  the same of the Cluster API release whose v1beta2
 #                                   MachinePool ours follows (v1.14.2 keeps its CRDs under core/config/crd/bases)
-#   charts/machinepool-operator/capi-crds/  Machine, MachineSet, MachineDeployment CRDs, which the chart
+#   charts/machinepool-operator/capi-crds/  Machine, MachineSet, MachineDeployment, MachineHealthCheck CRDs, which the chart
 #                                   installs with crds.clusterAPI (Helm reads only files inside the chart)
 set -euo pipefail
 
@@ -20,7 +21,7 @@ out=$top/config/crd/external
 chart=$top/charts/machinepool-operator/capi-crds
 stamp=$out/.version
 
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION $CAPI_V1BETA2_VERSION" ] && [ -f "$chart/cluster.x-k8s.io_machines.yaml" ] && [ -d "$out/core" ] && [ -f "$out/reference/$CAPI_V1BETA2_VERSION/cluster.x-k8s.io_clusters.yaml" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$CAPI_VERSION $CAPI_V1BETA2_VERSION" ] && [ -f "$chart/cluster.x-k8s.io_machinehealthchecks.yaml" ] && [ -d "$out/core" ] && [ -f "$out/reference/$CAPI_V1BETA2_VERSION/cluster.x-k8s.io_clusters.yaml" ]; then
   exit 0
 fi
 
@@ -49,10 +50,10 @@ bases2=$(crddir "$core2")
 rm -rf "$out" "$chart"
 mkdir -p "$out/reference/$CAPI_V1BETA2_VERSION" "$out/core" "$chart"
 install -m 0644 "$bases"/*.yaml "$out/core/"
-for kind in clusters machines machinesets machinedeployments; do
+for kind in clusters machines machinesets machinedeployments machinehealthchecks; do
   install -m 0644 "$bases/cluster.x-k8s.io_$kind.yaml" "$out/"
 done
-for kind in machines machinesets machinedeployments; do
+for kind in machines machinesets machinedeployments machinehealthchecks; do
   install -m 0644 "$bases/cluster.x-k8s.io_$kind.yaml" "$chart/"
 done
 for pair in "$bases:$testmod:$out/reference" "$bases2:$testmod2:$out/reference/$CAPI_V1BETA2_VERSION"; do

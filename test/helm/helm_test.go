@@ -220,7 +220,8 @@ var _ = Describe("the chart, rendered", func() {
 		kustomized := parse(run(kubectlBin, "kustomize", filepath.Join(root, "config", "default")))
 
 		ours := crdSpecs(chartObjs)
-		capiCRDs := []string{"machines.cluster.x-k8s.io", "machinesets.cluster.x-k8s.io", "machinedeployments.cluster.x-k8s.io"}
+		capiCRDs := []string{"machines.cluster.x-k8s.io", "machinesets.cluster.x-k8s.io", "machinedeployments.cluster.x-k8s.io",
+			"machinehealthchecks.cluster.x-k8s.io"}
 		for _, name := range capiCRDs {
 			Expect(ours).To(HaveKey(name), "Cluster API's CRD, for MachinePool Machines and the autoscaler")
 			delete(ours, name)
@@ -254,7 +255,7 @@ var _ = Describe("the chart, rendered", func() {
 
 	It("leaves out the MachinePool CRD and webhooks with crds.machinePool=false, and runs only simmachinepool", func() {
 		objs := template("crds.machinePool=false")
-		Expect(crdSpecs(objs)).To(HaveLen(4), "no MachinePool CRD, and Cluster API's own Machine CRDs are already there")
+		Expect(crdSpecs(objs)).To(HaveLen(4), "no MachinePool CRD, and Cluster API's own Machine and MachineHealthCheck CRDs are already there")
 		Expect(crdSpecs(objs)).NotTo(HaveKey("machinepools.cluster.x-k8s.io"))
 		Expect(byKind(objs, "MutatingWebhookConfiguration")).To(BeEmpty(), "its only webhook is the MachinePool defaulter")
 		Expect(webhooksByName(objs, "ValidatingWebhookConfiguration")).To(HaveLen(2))
@@ -262,7 +263,7 @@ var _ = Describe("the chart, rendered", func() {
 		Expect(managerArgs(objs)).To(ContainElement("--controllers=simmachinepool"))
 
 		Expect(crdSpecs(template("crds.enabled=false"))).To(BeEmpty())
-		Expect(crdSpecs(template("crds.machinePool=false", "crds.clusterAPI=true"))).To(HaveLen(7))
+		Expect(crdSpecs(template("crds.machinePool=false", "crds.clusterAPI=true"))).To(HaveLen(8))
 	})
 
 	It("says how to get Cluster API's CRDs when the chart has no copy of them", func() {
