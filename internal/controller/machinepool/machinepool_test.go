@@ -457,10 +457,11 @@ var _ = Describe("MachinePool controller", func() {
 
 		update(p, func(p *corev1beta1.MachinePool) { p.Spec.Replicas = ptr.To[int32](0) })
 		reportInstances(infra, []any{})
-		Eventually(phase(p)).Should(Equal("Running"))
+		// The pool was Running before the report: wait for the report itself, then check the phase.
+		Eventually(func() []string { return get(p).Spec.ProviderIDList }).Should(BeEmpty())
+		Eventually(func() []corev1.ObjectReference { return get(p).Status.NodeRefs }).Should(BeEmpty())
+		Expect(phase(p)()).To(Equal("Running"))
 		got := get(p)
-		Expect(got.Spec.ProviderIDList).To(BeEmpty())
-		Expect(got.Status.NodeRefs).To(BeEmpty())
 		Expect(got.Status.ReadyReplicas).To(Equal(int32(0)))
 	})
 
