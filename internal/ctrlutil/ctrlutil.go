@@ -73,9 +73,12 @@ func Sooner(a, b time.Duration) time.Duration {
 
 // DesiredReplicas is a MachinePool's spec.replicas, with unset meaning 1 (the webhook's default) and negative
 // meaning 0.
-func DesiredReplicas(pool *corev1beta1.MachinePool) int32 {
-	if pool.Spec.Replicas == nil {
+func DesiredReplicas(pool *corev1beta1.MachinePool) int32 { return Desired(pool.Spec.Replicas) }
+
+// Desired is DesiredReplicas of a spec.replicas in either API version.
+func Desired(replicas *int32) int32 {
+	if replicas == nil {
 		return 1
 	}
-	return max(*pool.Spec.Replicas, 0)
+	return max(*replicas, 0)
 }

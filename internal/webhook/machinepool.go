@@ -108,12 +108,13 @@ func (w *MachinePool) validate(old, mp *corev1beta2.MachinePool) (admission.Warn
 	if err := gateError(w.Gates, corev1beta2.GroupVersion.WithResource("machinepools").GroupResource(), "MachinePool", mp.Name); err != nil {
 		return nil, err
 	}
-	errs := problems(mp)
+	errs, kept := problems(mp)
 	if old != nil {
 		// A rule the stored object already breaks, the same way, does not block the update: no pool that was
 		// accepted (by an older release, or through the other version) becomes unwritable, the controller's
 		// writes included.
-		errs = ratchet(errs, problems(old))
+		stored, _ := problems(old)
+		errs = ratchet(errs, stored)
 		if old.Spec.ClusterName != mp.Spec.ClusterName {
 			errs = append(errs, field.Forbidden(field.NewPath("spec", "clusterName"),
 				fmt.Sprintf("cannot change from %q to %q; create a new MachinePool for the other cluster", old.Spec.ClusterName, mp.Spec.ClusterName)))
@@ -122,11 +123,12 @@ func (w *MachinePool) validate(old, mp *corev1beta2.MachinePool) (admission.Warn
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(corev1beta2.GroupVersion.WithKind("MachinePool").GroupKind(), mp.Name, errs)
 	}
-	return machinePoolWarnings(mp), nil
+	return machinePoolWarnings(mp, kept), nil
 }
 
-// problems lists what makes a pool invalid, whichever version it was written in.
-func problems(mp *corev1beta2.MachinePool) field.ErrorList {
+// problems lists what makes a pool invalid, whichever version it was written in, and returns what the pool
+// keeps of its v1beta1 form (conversion.KeptV1beta1), which the warnings read too.
+func problems(mp *corev1beta2.MachinePool) (field.ErrorList, conversion.V1beta1Data) {
 	specPath := field.NewPath("spec")
 	tplPath := specPath.Child("template")
 	spec := mp.Spec.Template.Spec
@@ -176,7 +178,7 @@ func problems(mp *corev1beta2.MachinePool) field.ErrorList {
 	metaPath := tplPath.Child("metadata")
 	errs = append(errs, metav1validation.ValidateLabels(mp.Spec.Template.Labels, metaPath.Child("labels"))...)
 	errs = append(errs, apivalidation.ValidateAnnotations(mp.Spec.Template.Annotations, metaPath.Child("annotations"))...)
-	return errs
+	return errs, kept
 }
 
 // ratchet drops the errors that the stored object already had, for the same field, value and reason.
@@ -195,7 +197,7 @@ func ratchet(errs, stored field.ErrorList) field.ErrorList {
 }
 
 // machinePoolWarnings lists what is accepted but is probably a mistake.
-func machinePoolWarnings(mp *corev1beta2.MachinePool) admission.Warnings {
+func machinePoolWarnings(mp *corev1beta2.MachinePool, kept conversion.V1beta1Data) admission.Warnings {
 	var warnings admission.Warnings
 	spec := mp.Spec.Template.Spec
 	if spec.ClusterName != mp.Spec.ClusterName {
@@ -220,7 +222,6 @@ func machinePoolWarnings(mp *corev1beta2.MachinePool) admission.Warnings {
 		}
 	}
 	// Negative numbers only v1beta1 can hold (v1beta2's schema has minimum 0), kept by its conversion.
-	kept, _ := conversion.KeptV1beta1(mp.ObjectMeta)
 	if s := kept.MinReadySeconds; s != nil && *s < 0 {
 		warnings = append(warnings, fmt.Sprintf("spec.minReadySeconds is negative (%d); it is treated as 0", *s))
 	}

@@ -18,10 +18,7 @@ var _ = Describe("A provider's failure fields", func() {
 		func(gvk schema.GroupVersionKind, spec map[string]any, finalizer string, status map[string]any) {
 			w := newWorld("demo")
 			w.createCluster(nil)
-			infra := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-			infra.SetGroupVersionKind(gvk)
-			infra.SetName("workers")
-			w.create(infra)
+			w.createInfra(gvk, "workers", spec)
 			pool := w.v1beta1Pool("workers", gvk, 2)
 			c := &cloud{gvk: gvk, key: w.key("workers"), pool: pool}
 			c.awaitAdoption()

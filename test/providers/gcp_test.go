@@ -92,10 +92,7 @@ var _ = Describe("GCPManagedMachinePool naming its own kind in status.infrastruc
 		w := newWorld("demo")
 		w.createCluster(nil)
 		pool := w.v1beta1Pool("nodes", gcpManagedMachinePoolGVK, 2)
-		infra := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"machineType": "e2-medium"}}}
-		infra.SetGroupVersionKind(gcpManagedMachinePoolGVK)
-		infra.SetName("nodes")
-		w.create(infra)
+		w.createInfra(gcpManagedMachinePoolGVK, "nodes", map[string]any{"machineType": "e2-medium"})
 		c := gcpManagedMachinePoolCloud(w, "nodes", pool)
 		c.awaitAdoption()
 		launched, _ := c.follow()

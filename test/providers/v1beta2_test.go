@@ -4,7 +4,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,10 +32,7 @@ var _ = Describe("A v1beta2 MachinePool on a real provider's pool", func() {
 		func(gvk schema.GroupVersionKind, spec map[string]any, play func(w *world, name string, pool poolRef) *cloud) {
 			w := newWorld("demo")
 			w.createCluster(nil)
-			infra := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-			infra.SetGroupVersionKind(gvk)
-			infra.SetName("workers")
-			w.create(infra)
+			w.createInfra(gvk, "workers", spec)
 			pool := w.v1beta2Pool("workers", gvk, 2)
 
 			By("the v1beta1 read rebuilds each reference's apiVersion from its CRD's contract label")

@@ -90,6 +90,15 @@ func (w *world) create(objs ...*unstructured.Unstructured) {
 	}
 }
 
+// createInfra creates a provider's pool object of kind gvk with the given spec, as a user applies it.
+func (w *world) createInfra(gvk schema.GroupVersionKind, name string, spec map[string]any) {
+	GinkgoHelper()
+	infra := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	infra.SetGroupVersionKind(gvk)
+	infra.SetName(name)
+	w.create(infra)
+}
+
 // createCluster creates the Cluster (the template's own, or a bare one when c is nil) and marks its
 // infrastructure ready, as Cluster API's cluster controller does once the provider's infra cluster is.
 func (w *world) createCluster(c *unstructured.Unstructured) {

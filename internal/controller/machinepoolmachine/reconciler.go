@@ -424,6 +424,10 @@ func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster,
 	return ctrl.Result{}, nil
 }
 
+// severityRank orders the severities of False conditions for summarize (none counts as Info).
+var severityRank = map[corev1beta1.ConditionSeverity]int{corev1beta1.ConditionSeverityError: 3, corev1beta1.ConditionSeverityWarning: 2,
+	corev1beta1.ConditionSeverityInfo: 1, corev1beta1.ConditionSeverityNone: 1}
+
 // summarize sets Ready as Cluster API v1.7.1's Machine controller does, and waits for the Node as well: the most
 // severe condition that is not True (Error, then Warning, then Info; on a tie the first in the order below) makes
 // Ready False with its reason, severity and message. InfrastructureReady and NodeHealthy count while unset or
@@ -431,8 +435,6 @@ func (r *Reconciler) keepNodeMetadata(ctx context.Context, wc *workload.Cluster,
 // a Machine a health check marked unhealthy shows it in Ready.
 func (r *Reconciler) summarize(m *capi.Machine) {
 	var worst *corev1beta1.Condition
-	rank := map[corev1beta1.ConditionSeverity]int{corev1beta1.ConditionSeverityError: 3, corev1beta1.ConditionSeverityWarning: 2,
-		corev1beta1.ConditionSeverityInfo: 1, corev1beta1.ConditionSeverityNone: 1}
 	for _, t := range []corev1beta1.ConditionType{corev1beta1.InfrastructureReadyCondition, capi.HealthCheckSucceededCondition,
 		capi.OwnerRemediatedCondition, capi.DrainingSucceededCondition, capi.NodeHealthyCondition} {
 		c := conditions.Get(m.Status.Conditions, t)
@@ -443,7 +445,7 @@ func (r *Reconciler) summarize(m *capi.Machine) {
 		case c == nil, c.Status == corev1.ConditionTrue, c.Status != corev1.ConditionFalse && !required:
 			continue
 		}
-		if worst == nil || rank[c.Severity] > rank[worst.Severity] {
+		if worst == nil || severityRank[c.Severity] > severityRank[worst.Severity] {
 			worst = c
 		}
 	}

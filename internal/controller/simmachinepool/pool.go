@@ -16,6 +16,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 )
 
 // machinePool is what the Sim reads of the MachinePool that owns a SimMachinePool. It is read in v1beta2 where
@@ -36,12 +37,7 @@ type machinePool struct {
 }
 
 // desiredReplicas is the pool's replicas, 1 when unset (the webhook defaults it).
-func (p *machinePool) desiredReplicas() int32 {
-	if p.Replicas == nil {
-		return 1
-	}
-	return max(*p.Replicas, 0)
-}
+func (p *machinePool) desiredReplicas() int32 { return ctrlutil.Desired(p.Replicas) }
 
 // poolVersion says which version of MachinePool the Sim reads: v1beta2 where the API server serves it (and the
 // scheme knows it).
