@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinehealthcheck"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinepoolmachine"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/storageversion"
@@ -23,6 +24,9 @@ const (
 	// machinePoolMachineController keeps MachinePool Machines true where Cluster API's Machine controller
 	// does not run; it starts once the Machine CRD is served.
 	machinePoolMachineController = "machinepoolmachine"
+	// machineHealthCheckController runs Cluster API's MachineHealthCheck where Cluster API's controller does not;
+	// it starts once the MachineHealthCheck CRD is served. Its name also selects the MachineHealthCheck webhooks.
+	machineHealthCheckController = "machinehealthcheck"
 	// simMachinePoolController reconciles SimMachinePools; its name also selects their webhooks.
 	simMachinePoolController = "simmachinepool"
 
@@ -32,7 +36,7 @@ const (
 )
 
 // knownControllers are the names --controllers accepts, and its default.
-var knownControllers = []string{machinePoolController, machinePoolMachineController, simMachinePoolController}
+var knownControllers = []string{machinePoolController, machinePoolMachineController, machineHealthCheckController, simMachinePoolController}
 
 // controllerOptions is what every controller's setup receives from the flags.
 type controllerOptions struct {
@@ -41,6 +45,8 @@ type controllerOptions struct {
 	// workload is the one client of each workload cluster that every controller shares.
 	workload     *workload.Tracker
 	simHeartbeat time.Duration
+	// poolController says the machinepool controller runs (and so remediates pools' Machines).
+	poolController bool
 }
 
 // common is what each core controller is given: the manager's cached client, an event recorder named
@@ -71,8 +77,14 @@ var reconcilers = map[string]setupFunc{
 		r.Client, r.Recorder, r.WatchFilter, r.Workload = opts.common(mgr, machinepoolmachine.ControllerName)
 		return r.SetupWithManager(ctx, mgr)
 	},
+	machineHealthCheckController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
+		r := &machinehealthcheck.Reconciler{}
+		r.Client, r.Recorder, r.WatchFilter, r.Workload = opts.common(mgr, machinehealthcheck.ControllerName)
+		return r.SetupWithManager(ctx, mgr)
+	},
 	simMachinePoolController: func(ctx context.Context, mgr ctrl.Manager, opts controllerOptions) error {
-		_, err := simprovider.Setup(ctx, mgr, simprovider.Options{Workload: opts.workload, Heartbeat: opts.simHeartbeat, WatchFilter: opts.watchFilter})
+		_, err := simprovider.Setup(ctx, mgr, simprovider.Options{Workload: opts.workload, Heartbeat: opts.simHeartbeat, WatchFilter: opts.watchFilter,
+			Remediate: !opts.poolController})
 		return err
 	},
 }

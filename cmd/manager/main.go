@@ -130,9 +130,10 @@ func run(ctx context.Context, o *options) error {
 
 	if webhookServer != nil {
 		if err := mpwebhook.SetupWithManager(mgr, mpwebhook.Options{
-			Gates:          feature.Gates,
-			MachinePool:    o.enabled(machinePoolController),
-			Infrastructure: o.enabled(simMachinePoolController),
+			Gates:              feature.Gates,
+			MachinePool:        o.enabled(machinePoolController),
+			MachineHealthCheck: o.enabled(machineHealthCheckController),
+			Infrastructure:     o.enabled(simMachinePoolController),
 		}); err != nil {
 			return fmt.Errorf("registering webhooks: %w", err)
 		}
@@ -177,6 +178,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		poolConcurrency: o.poolConcurrency,
 		workload:        tracker,
 		simHeartbeat:    o.simHeartbeat,
+		poolController:  o.enabled(machinePoolController),
 	}
 	for _, name := range o.controllers {
 		setup, ok := reconcilers[name]

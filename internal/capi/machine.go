@@ -64,10 +64,11 @@ func MachineCRDServed(ctx context.Context, c client.Reader) (bool, error) {
 	return err == nil, nil
 }
 
-// AddToScheme registers Machine and MachineList under cluster.x-k8s.io/v1beta1.
+// AddToScheme registers Machine, MachineHealthCheck and their lists under cluster.x-k8s.io/v1beta1.
 func AddToScheme(s *runtime.Scheme) error {
 	gv := MachineGVK.GroupVersion()
 	s.AddKnownTypes(gv, &Machine{}, &MachineList{})
+	addMachineHealthCheck(s)
 	metav1.AddToGroupVersion(s, gv)
 	return nil
 }
@@ -98,6 +99,10 @@ type MachineStatus struct {
 	InfrastructureReady bool                    `json:"infrastructureReady"`
 	ObservedGeneration  int64                   `json:"observedGeneration,omitempty"`
 	Conditions          corev1beta1.Conditions  `json:"conditions,omitempty"`
+	// FailureReason and FailureMessage are set by Cluster API's Machine controller for a terminal failure; a
+	// health check counts either as unhealthy.
+	FailureReason  *string `json:"failureReason,omitempty"`
+	FailureMessage *string `json:"failureMessage,omitempty"`
 }
 
 // +kubebuilder:object:root=true

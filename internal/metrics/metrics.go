@@ -21,6 +21,12 @@ var (
 		Help: "Whether a workload cluster's API server answers (1) or not (0), for the clusters the manager has a client for.",
 	}, []string{"namespace", "cluster"})
 
+	// Remediations counts the Machines of a MachinePool deleted because a health check marked them unhealthy.
+	Remediations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "machinepool_remediations_total",
+		Help: "Machines of a MachinePool deleted (and so replaced) because a MachineHealthCheck marked them unhealthy.",
+	}, []string{"namespace", "name"})
+
 	// CloudCalls counts a provider's calls to its cloud's scaling-group API.
 	CloudCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "machinepool_cloud_api_calls_total", Help: "Calls to a cloud's scaling-group API, by provider and method.",
@@ -39,7 +45,7 @@ var (
 
 // All are the collectors Register registers.
 func All() []prometheus.Collector {
-	return []prometheus.Collector{Replicas, WorkloadClusterUp, CloudCalls, CloudErrors, CloudDuration}
+	return []prometheus.Collector{Replicas, WorkloadClusterUp, Remediations, CloudCalls, CloudErrors, CloudDuration}
 }
 
 // Register registers every metric of the manager with reg (the manager's registry); call it once.

@@ -29,6 +29,9 @@ type Options struct {
 	WatchFilter string
 	// Seed makes the simulated cloud's boot jitter repeatable; 0 picks one from the clock.
 	Seed int64
+	// Remediate makes the SimMachinePool controller remediate the Machines a MachineHealthCheck marks: set it
+	// where our machinepool controller, which does it otherwise, does not run (next to Cluster API core).
+	Remediate bool
 }
 
 // Setup adds the provider to mgr and returns its simulated cloud (tests inject faults through it).
@@ -61,5 +64,6 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*sim.Cloud, err
 		Recorder:    mgr.GetEventRecorder(simmachinepool.ControllerName + "-controller"),
 		WatchFilter: opts.WatchFilter,
 		Workload:    opts.Workload,
+		Remediate:   opts.Remediate,
 	}).SetupWithManager(ctx, mgr)
 }

@@ -6,6 +6,7 @@ import (
 
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 )
 
 // Options chooses which webhooks SetupWithManager registers.
@@ -14,6 +15,9 @@ type Options struct {
 	Gates featuregate.FeatureGate
 	// MachinePool registers the MachinePool webhooks; off where Cluster API's core provider owns MachinePools.
 	MachinePool bool
+	// MachineHealthCheck registers the webhooks of Cluster API's MachineHealthCheck (v1beta1), where our
+	// machinehealthcheck controller runs, i.e. where Cluster API core does not (it serves its own there).
+	MachineHealthCheck bool
 	// Infrastructure registers the SimMachinePool and SimMachinePoolTemplate webhooks.
 	Infrastructure bool
 }
@@ -29,6 +33,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		mp := &MachinePool{Gates: opts.Gates}
 		if err := ctrl.NewWebhookManagedBy(mgr, &corev1beta2.MachinePool{}).
 			WithDefaulter(mp).WithValidator(mp).Complete(); err != nil {
+			return err
+		}
+	}
+	if opts.MachineHealthCheck {
+		mhc := &MachineHealthCheck{}
+		if err := ctrl.NewWebhookManagedBy(mgr, &capi.MachineHealthCheck{}).
+			WithDefaulter(mhc).WithValidator(mhc).Complete(); err != nil {
 			return err
 		}
 	}

@@ -81,6 +81,23 @@ var _ = Describe("SimMachinePool admission", func() {
 		expectInvalid(k8s.Create(ctx, p), "spec.simulation.capacityLimit", "should be greater than or equal to 0")
 	})
 
+	It("accepts injected faults and checks them through the schema, in pools and templates alike", func() {
+		p := newSimPool(ns, "faults")
+		p.Spec.Simulation = &infrav1beta1.Simulation{NodeMonitorGracePeriod: &metav1.Duration{Duration: 2 * time.Second},
+			Faults: []infrav1beta1.SimulatedFault{
+				{Type: infrav1beta1.SimulatedFaultKubeletStopped, Instances: []string{"abcdef-1"}, StartTime: &metav1.Time{Time: time.Now()}},
+				{Type: infrav1beta1.SimulatedFaultNeverRegisters},
+			}}
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+
+		t := &infrav1beta1.SimMachinePoolTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "faulty"}}
+		t.Spec.Template.Spec.Simulation = &infrav1beta1.Simulation{NodeMonitorGracePeriod: &metav1.Duration{Duration: -time.Second}}
+		expectInvalid(k8s.Create(ctx, t), "spec.template.spec.simulation.nodeMonitorGracePeriod", "must be a duration that is not negative")
+		t.Spec.Template.Spec.Simulation = &infrav1beta1.Simulation{Faults: []infrav1beta1.SimulatedFault{
+			{Type: infrav1beta1.SimulatedFaultNotReady, Instances: []string{"workers-1"}}}}
+		expectInvalid(k8s.Create(ctx, t), "spec.template.spec.simulation.faults[0].instances[0]", "must be an instance ID of the simulated cloud")
+	})
+
 	It("checks a SimMachinePoolTemplate's spec with the same rules", func() {
 		t := &infrav1beta1.SimMachinePoolTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tpl"}}
 		t.Spec.Template.Spec.Simulation = &infrav1beta1.Simulation{BootJitter: &metav1.Duration{Duration: -time.Second}}

@@ -27,6 +27,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/feature"
 	mpwebhook "github.com/machinepool-operator/machinepool-operator/internal/webhook"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
@@ -61,9 +62,15 @@ var _ = BeforeSuite(func() {
 	Expect(corev1beta2.AddToScheme(scheme)).To(Succeed())
 	Expect(infrav1beta1.AddToScheme(scheme)).To(Succeed())
 	Expect(apiextensionsv1.AddToScheme(scheme)).To(Succeed())
+	Expect(capi.AddToScheme(scheme)).To(Succeed())
 
 	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		CRDDirectoryPaths: []string{
+			filepath.Join("..", "..", "config", "crd", "bases"),
+			// Cluster API v1.7.1's MachineHealthCheck CRD (copied by `make capi-crds`), as our machinehealthcheck
+			// controller finds it installed.
+			filepath.Join("..", "..", "config", "crd", "external", "cluster.x-k8s.io_machinehealthchecks.yaml"),
+		},
 		ErrorIfCRDPathMissing: true,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{
 			Paths: []string{filepath.Join("..", "..", "config", "webhook")},
@@ -92,7 +99,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 
 	gates = feature.NewGates()
-	Expect(mpwebhook.SetupWithManager(mgr, mpwebhook.Options{Gates: gates, MachinePool: true, Infrastructure: true})).To(Succeed())
+	Expect(mpwebhook.SetupWithManager(mgr, mpwebhook.Options{Gates: gates, MachinePool: true, MachineHealthCheck: true, Infrastructure: true})).To(Succeed())
 
 	// The CRD converts through this manager's /convert, as installs point it at the manager's Service.
 	support.ConversionByManager(testEnv)

@@ -74,6 +74,10 @@ func TestChangedForPools(t *testing.T) {
 		{"unrelated label", func(n *corev1.Node) { n.Labels = map[string]string{"x": "y"} }, false},
 		{"became NotReady", func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }, true},
 		{"Ready again, later", func(n *corev1.Node) { n.Status.Conditions[0].LastTransitionTime = metav1.Unix(300, 0) }, true},
+		{"reason and message only", func(n *corev1.Node) { n.Status.Conditions[0].Reason, n.Status.Conditions[0].Message = "R", "M" }, false},
+		{"memory pressure appeared", func(n *corev1.Node) {
+			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionTrue})
+		}, true},
 		{"provider ID set", func(n *corev1.Node) { n.Spec.ProviderID = "sim://r/g/i-2" }, true},
 		{"taint removed", func(n *corev1.Node) { n.Spec.Taints = []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}} }, true},
 		{"owner annotation changed", func(n *corev1.Node) { n.Annotations[corev1beta1.OwnerNameAnnotation] = "other" }, true},

@@ -167,6 +167,9 @@ type Cluster struct {
 	cancel        context.CancelFunc
 	// unhealthy holds the last probe's error while the API server does not answer.
 	unhealthy atomic.Pointer[error]
+	// unhealthySince and recoveredAt are when the API server last stopped answering and last answered again
+	// (Unix nanoseconds; 0 for never).
+	unhealthySince, recoveredAt atomic.Int64
 	// writeSlots bounds the writes Each has in flight to this cluster, across all callers.
 	writeSlots chan struct{}
 }
@@ -451,9 +454,11 @@ func (t *Tracker) watchHealth(ctx context.Context, wc *Cluster, probe *discovery
 		var changed bool
 		if err != nil {
 			err = fmt.Errorf("workload cluster %s does not answer: %w", wc.key, err)
-			changed = wc.unhealthy.Swap(&err) == nil
-		} else {
-			changed = wc.unhealthy.Swap(nil) != nil
+			if changed = wc.unhealthy.Swap(&err) == nil; changed {
+				wc.unhealthySince.Store(time.Now().UnixNano())
+			}
+		} else if changed = wc.unhealthy.Swap(nil) != nil; changed {
+			wc.recoveredAt.Store(time.Now().UnixNano())
 		}
 		if changed {
 			t.notify(wc.key, nil)
@@ -469,8 +474,24 @@ func (c *Cluster) Healthy() error {
 	return nil
 }
 
-// changedForPools says whether a Node update changes anything a pool or Machine reads: provider ID, readiness,
-// Cluster API's annotations, labels in the domains Machines manage, taints or deletion. Heartbeats and status churn are dropped here, before any reconcile.
+// UnhealthySince returns when the API server last stopped answering the health probe (zero if it never did).
+func (c *Cluster) UnhealthySince() time.Time { return unixNano(c.unhealthySince.Load()) }
+
+// RecoveredAt returns when the API server last answered the health probe again after it had stopped (zero if
+// it never stopped): what this client saw of the cluster before then may have been stale.
+func (c *Cluster) RecoveredAt() time.Time { return unixNano(c.recoveredAt.Load()) }
+
+func unixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// changedForPools says whether a Node update changes anything a pool, Machine or health check reads: provider
+// ID, the status of any condition (a health check may watch any type), Cluster API's annotations, labels in the
+// domains Machines manage, taints or deletion. Heartbeats and other status churn are dropped here, before any
+// reconcile.
 func changedForPools(oldObj, obj any) bool {
 	o, ok1 := oldObj.(*corev1.Node)
 	n, ok2 := obj.(*corev1.Node)
@@ -490,9 +511,28 @@ func changedForPools(oldObj, obj any) bool {
 	if !maps.Equal(NodeLabels(o.Labels), NodeLabels(n.Labels)) {
 		return true
 	}
-	oldSince, oldReady := ReadySince(o)
-	newSince, newReady := ReadySince(n)
-	return oldReady != newReady || !oldSince.Equal(newSince)
+	return conditionsChanged(o.Status.Conditions, n.Status.Conditions)
+}
+
+// conditionsChanged says whether a condition was added, removed, or changed its status or transition time;
+// heartbeats, reasons and messages alone do not count.
+func conditionsChanged(old, cur []corev1.NodeCondition) bool {
+	if len(old) != len(cur) {
+		return true
+	}
+	for _, c := range cur {
+		found := false
+		for _, o := range old {
+			if o.Type == c.Type {
+				found = o.Status == c.Status && o.LastTransitionTime.Equal(&c.LastTransitionTime)
+				break
+			}
+		}
+		if !found {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadySince returns when a Node's Ready condition last changed, and whether the Node is Ready now.

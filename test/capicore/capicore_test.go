@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
@@ -35,6 +36,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
@@ -252,6 +254,55 @@ var _ = Describe("the Sim provider under Cluster API v1.7.1's core controllers",
 		Eventually(infraMachineNames).Should(ConsistOf(keep))
 		Eventually(nodeNames).Should(ConsistOf(keep))
 		Eventually(func() []string { return pool().Spec.ProviderIDList }).Should(HaveLen(1))
+	})
+
+	It("replaces the instance whose Machine Cluster API's MachineHealthCheck marks, as Cluster API's MachinePool controller does not", func() {
+		Expect(machineNames()).To(HaveLen(1))
+		victim := machineNames()[0]
+		hc := &capi.MachineHealthCheck{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "workers"},
+			Spec: capi.MachineHealthCheckSpec{ClusterName: "demo",
+				Selector:            metav1.LabelSelector{MatchLabels: map[string]string{corev1beta1.MachinePoolNameLabel: "workers"}},
+				UnhealthyConditions: []capi.UnhealthyCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Timeout: metav1.Duration{Duration: 5 * time.Minute}}},
+				MaxUnhealthy:        ptr.To(intstr.FromString("100%")),
+			},
+		}
+		Expect(k8s.Create(ctx, hc)).To(Succeed())
+		Eventually(func() int32 {
+			_ = k8s.Get(ctx, client.ObjectKeyFromObject(hc), hc)
+			return hc.Status.CurrentHealthy
+		}).Should(BeEquivalentTo(1), "Cluster API's health check judges the pool's Machine healthy")
+
+		By("asking for remediation through the remediate-machine annotation, which Cluster API's health check turns into OwnerRemediated=False")
+		m := &capi.Machine{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: victim}, m)).To(Succeed())
+		before := m.DeepCopy()
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[capi.RemediateMachineAnnotation] = ""
+		Expect(k8s.Patch(ctx, m, client.MergeFrom(before))).To(Succeed())
+
+		By("the SimMachinePool controller deleting the Machine; Cluster API's Machine controller drains it and the instance is replaced")
+		Eventually(machineNames).ShouldNot(ContainElement(victim))
+		Eventually(func() []string {
+			var out []string
+			for _, m := range machines() {
+				if m.Status.Phase == "Running" {
+					out = append(out, m.Name)
+				}
+			}
+			return out
+		}).Should(And(HaveLen(1), Not(ContainElement(victim))))
+		Eventually(nodeNames).ShouldNot(ContainElement(victim))
+		Eventually(func() corev1beta1.MachinePoolStatus { return pool().Status }).Should(HaveField("ReadyReplicas", BeEquivalentTo(1)))
+		smp := &infrav1beta1.SimMachinePool{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, smp)).To(Succeed())
+		Eventually(func() *corev1beta1.Condition {
+			_ = k8s.Get(ctx, client.ObjectKeyFromObject(smp), smp)
+			return conditions.Get(smp.Status.Conditions, corev1beta1.MachinesHealthyCondition)
+		}).Should(And(Not(BeNil()), HaveField("Status", corev1.ConditionTrue)))
+		Expect(k8s.Delete(ctx, hc)).To(Succeed())
 	})
 
 	It("deletes the pool: its Machines, SimMachinePoolMachines and instances go with it", func() {

@@ -63,7 +63,7 @@ var _ = BeforeSuite(func() {
 		CRDDirectoryPaths: []string{filepath.Join(root, "config", "crd", "bases"), filepath.Join(root, "test", "fixtures", "genericmachinepool.yaml"),
 			filepath.Join(root, "test", "fixtures", "genericbootstrapconfig.yaml"),
 			filepath.Join(external, "cluster.x-k8s.io_machines.yaml"), filepath.Join(external, "cluster.x-k8s.io_machinesets.yaml"),
-			filepath.Join(external, "cluster.x-k8s.io_machinedeployments.yaml")},
+			filepath.Join(external, "cluster.x-k8s.io_machinedeployments.yaml"), filepath.Join(external, "cluster.x-k8s.io_machinehealthchecks.yaml")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := mgmtEnv.Start()

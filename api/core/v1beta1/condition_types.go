@@ -74,6 +74,11 @@ const (
 	// infrastructureMachineKind) has its Machine ("MachinePool Machines"); absent for providers that keep no
 	// per-instance objects. It is not part of Ready.
 	MachinesCreatedCondition ConditionType = "MachinesCreated"
+
+	// MachinesHealthyCondition is False while Machines of the pool that a MachineHealthCheck marked unhealthy
+	// wait for or are in remediation (reason Remediating or RemediationHeld, the message names them); absent for
+	// pools without MachinePool Machines. It is not part of Ready.
+	MachinesHealthyCondition ConditionType = "MachinesHealthy"
 )
 
 // Condition reasons of a MachinePool. They are tokens for programs; the message explains them to people.

@@ -20,6 +20,10 @@ const (
 	ScalingDownCondition = "ScalingDown"
 	// DeletingCondition is True while the pool is being deleted.
 	DeletingCondition = "Deleting"
+	// RemediatingCondition is True while Machines of the pool that a MachineHealthCheck marked unhealthy wait
+	// for or are in remediation (reasons Remediating, RemediationHeld; NotRemediating when False), as Cluster API
+	// v1.14's MachineSet reports it; absent for pools without MachinePool Machines.
+	RemediatingCondition = "Remediating"
 	// PausedCondition is True while the pool or its Cluster is paused.
 	PausedCondition = "Paused"
 )

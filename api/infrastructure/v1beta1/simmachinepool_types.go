@@ -79,6 +79,69 @@ type Simulation struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	CapacityLimit *int32 `json:"capacityLimit,omitempty"`
+
+	// faults inject failures into the pool's running instances, for trying health checks and remediation:
+	// KubeletStopped, NotReady or NeverRegisters, each for the listed instances or for the whole pool, from a
+	// start time on. A fault lasts while it is listed here; removing it ends it and the instances' kubelets
+	// carry on as before. At most 16.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Faults []SimulatedFault `json:"faults,omitempty"`
+
+	// nodeMonitorGracePeriod is how long after its kubelet stopped posting status a Node turns Ready=Unknown
+	// (a duration such as "40s"), which is what the node lifecycle controller does in a real cluster; envtest
+	// has none, so the simulated cloud does it for the KubeletStopped fault. Defaults to 40s.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="nodeMonitorGracePeriod must be a duration that is not negative, such as \"40s\" or \"2m\""
+	NodeMonitorGracePeriod *metav1.Duration `json:"nodeMonitorGracePeriod,omitempty"`
+}
+
+// SimulatedFaultType names a failure the simulated cloud injects into running instances.
+// +kubebuilder:validation:Enum=KubeletStopped;NotReady;NeverRegisters
+type SimulatedFaultType string
+
+const (
+	// SimulatedFaultKubeletStopped keeps the instance running while its kubelet stops posting status: no more
+	// heartbeats, and nodeMonitorGracePeriod after the fault's start its Node turns Ready=Unknown (reason
+	// NodeStatusUnknown), as the node lifecycle controller marks an unreachable Node.
+	SimulatedFaultKubeletStopped SimulatedFaultType = "KubeletStopped"
+	// SimulatedFaultNotReady makes the kubelet report its Node Ready=False (reason KubeletNotReady).
+	SimulatedFaultNotReady SimulatedFaultType = "NotReady"
+	// SimulatedFaultNeverRegisters keeps an instance that has not registered its Node by the fault's start from
+	// ever registering it, while the instance runs.
+	SimulatedFaultNeverRegisters SimulatedFaultType = "NeverRegisters"
+)
+
+// SimulatedFault is one failure injected into some or all of a pool's instances from a start time on, until it is
+// removed from spec.simulation.faults.
+type SimulatedFault struct {
+	// type of the fault:
+	// KubeletStopped: the instance keeps running but its kubelet stops posting status at the start time (no
+	// heartbeat), and nodeMonitorGracePeriod after the start its Node turns Ready=Unknown (reason
+	// NodeStatusUnknown), at the same moment for every instance the fault hits.
+	// NotReady: the kubelet reports the Node Ready=False (reason KubeletNotReady) from the start time.
+	// NeverRegisters: an instance that has not registered its Node by the start time never does, instances
+	// launched later included.
+	// +required
+	Type SimulatedFaultType `json:"type"`
+
+	// instances are the IDs of the instances the fault hits (status.instances[].id, which is also the name of
+	// the instance's Node), such as "mzxw6y-3". Empty means every instance of the pool, present and future.
+	// At most 1000.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[a-z2-7]{6}-[1-9][0-9]{0,18}$')",message="must be an instance ID of the simulated cloud, such as \"mzxw6y-3\" (see status.instances[].id; it is also the Node's name), not a provider ID"
+	Instances []string `json:"instances,omitempty"`
+
+	// startTime is when the fault begins (RFC 3339, such as "2026-01-02T15:04:05Z"); a time in the past applies
+	// the fault as if it had begun then. Unset means from when the simulated cloud first sees the fault: the
+	// cloud records that moment once, so every instance the fault hits shares it and a restarted manager keeps
+	// it. Changing the type or the instances of a fault without startTime makes it a new fault, seen anew.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
 }
 
 // SimMachinePoolSpec is the desired state of a simulated scaling group.
@@ -117,7 +180,8 @@ type SimMachinePoolSpec struct {
 	// +optional
 	Strategy *Strategy `json:"strategy,omitempty"`
 
-	// simulation holds the simulated cloud's knobs: boot delay, jitter, capacity limit.
+	// simulation holds the simulated cloud's knobs: boot delay, jitter, capacity limit, node monitor grace
+	// period and injected faults.
 	// +optional
 	Simulation *Simulation `json:"simulation,omitempty"`
 }

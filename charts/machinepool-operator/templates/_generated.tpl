@@ -60,6 +60,7 @@
 - apiGroups:
   - cluster.x-k8s.io
   resources:
+  - machinehealthchecks
   - machinepools
   verbs:
   - get
@@ -70,6 +71,7 @@
 - apiGroups:
   - cluster.x-k8s.io
   resources:
+  - machinehealthchecks/status
   - machinepools/finalizers
   - machinepools/status
   - machines/finalizers
@@ -165,6 +167,26 @@
 
 {{- define "machinepool-operator.mutatingWebhooks" }}
 {{- if .root.Values.crds.machinePool }}
+- name: default.machinehealthcheck.cluster.x-k8s.io
+  clientConfig:
+    {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/mutate-cluster-x-k8s-io-v1beta1-machinehealthcheck") | trim | nindent 4 }}
+  admissionReviewVersions:
+  - v1
+  failurePolicy: Fail
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - cluster.x-k8s.io
+    apiVersions:
+    - v1beta1
+    operations:
+    - CREATE
+    - UPDATE
+    resources:
+    - machinehealthchecks
+  sideEffects: None
+{{- end }}
+{{- if .root.Values.crds.machinePool }}
 - name: default.machinepool.cluster.x-k8s.io
   clientConfig:
     {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/mutate-cluster-x-k8s-io-v1beta2-machinepool") | trim | nindent 4 }}
@@ -187,6 +209,26 @@
 {{- end }}
 
 {{- define "machinepool-operator.validatingWebhooks" }}
+{{- if .root.Values.crds.machinePool }}
+- name: validation.machinehealthcheck.cluster.x-k8s.io
+  clientConfig:
+    {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/validate-cluster-x-k8s-io-v1beta1-machinehealthcheck") | trim | nindent 4 }}
+  admissionReviewVersions:
+  - v1
+  failurePolicy: Fail
+  matchPolicy: Equivalent
+  rules:
+  - apiGroups:
+    - cluster.x-k8s.io
+    apiVersions:
+    - v1beta1
+    operations:
+    - CREATE
+    - UPDATE
+    resources:
+    - machinehealthchecks
+  sideEffects: None
+{{- end }}
 {{- if .root.Values.crds.machinePool }}
 - name: validation.machinepool.cluster.x-k8s.io
   clientConfig:

@@ -68,8 +68,11 @@ func (k *Kubelet) now() time.Time {
 
 // Sync brings the Node of one instance in line with the instance's state and returns the Node (nil when the
 // instance has none), and when the next heartbeat is due (zero when none is). hasBootstrapData is asked only
-// when the instance is about to register its Node; neverReady keeps the Node NotReady (an injected fault).
-func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, neverReady bool, hasBootstrapData func() bool) (*corev1.Node, time.Time, error) {
+// when the instance is about to register its Node; injected are the faults that hit the instance now:
+// NotReady keeps the Node Ready=False, NeverRegisters keeps a missing Node from registering, and a stopped
+// kubelet writes nothing until its Node is due to turn Unknown, then marks it so as the node lifecycle
+// controller would.
+func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, injected InstanceFaults, hasBootstrapData func() bool) (*corev1.Node, time.Time, error) {
 	node := &corev1.Node{}
 	err := k.Workload.Get(ctx, client.ObjectKey{Name: in.ID}, node)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -90,7 +93,11 @@ func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, neverReady bool, 
 		return node, time.Time{}, k.setReady(ctx, node, corev1.ConditionUnknown, "NodeStatusUnknown", "the instance stopped posting status", now)
 	}
 
+	stopped := !injected.KubeletStoppedAt.IsZero()
 	if !exists {
+		if stopped || injected.NeverRegisters {
+			return nil, time.Time{}, nil // a stopped kubelet registers nothing, nor does one that never registers
+		}
 		if !hasBootstrapData() {
 			return nil, time.Time{}, ErrNoBootstrapData
 		}
@@ -99,9 +106,15 @@ func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, neverReady bool, 
 			return nil, time.Time{}, fmt.Errorf("registering Node %s: %w", in.ID, err)
 		}
 	}
+	if stopped {
+		if now.Before(injected.UnknownAt) {
+			return node, time.Time{}, nil // no status, no heartbeat: the grace period runs
+		}
+		return node, time.Time{}, k.markUnknown(ctx, node, injected.UnknownAt)
+	}
 	status, reason, message := corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"
-	if neverReady {
-		status, reason, message = corev1.ConditionFalse, "KubeletNotReady", "container runtime network not ready (injected)"
+	if injected.NotReady {
+		status, reason, message = corev1.ConditionFalse, "KubeletNotReady", "container runtime network not ready: NetworkReady=false (injected fault)"
 	}
 	if err := k.setReady(ctx, node, status, reason, message, now); err != nil {
 		return node, time.Time{}, err
@@ -139,32 +152,53 @@ func (k *Kubelet) newNode(in cloud.Instance) *corev1.Node {
 	}
 }
 
-// setReady writes the Node's Ready condition when its status changes or its heartbeat is due.
-func (k *Kubelet) setReady(ctx context.Context, node *corev1.Node, status corev1.ConditionStatus, reason, message string, now time.Time) error {
-	var current *corev1.NodeCondition
+// readyCondition is the Node's Ready condition, nil when it has none.
+func readyCondition(node *corev1.Node) *corev1.NodeCondition {
 	for i := range node.Status.Conditions {
 		if node.Status.Conditions[i].Type == corev1.NodeReady {
-			current = &node.Status.Conditions[i]
+			return &node.Status.Conditions[i]
 		}
 	}
+	return nil
+}
+
+// setReady writes the Node's Ready condition when its status changes or its heartbeat is due.
+func (k *Kubelet) setReady(ctx context.Context, node *corev1.Node, status corev1.ConditionStatus, reason, message string, now time.Time) error {
+	current := readyCondition(node)
 	if current != nil && current.Status == status && (status != corev1.ConditionTrue && status != corev1.ConditionFalse ||
 		now.Sub(current.LastHeartbeatTime.Time) < k.Heartbeat) {
 		return nil
 	}
-	patched := node.DeepCopy()
 	transition := metav1.NewTime(now)
 	if current != nil && current.Status == status {
 		transition = current.LastTransitionTime
 	}
-	cond := corev1.NodeCondition{Type: corev1.NodeReady, Status: status, Reason: reason, Message: message,
-		LastHeartbeatTime: metav1.NewTime(now), LastTransitionTime: transition}
-	replaced := false
-	for i := range patched.Status.Conditions {
-		if patched.Status.Conditions[i].Type == corev1.NodeReady {
-			patched.Status.Conditions[i], replaced = cond, true
-		}
+	return k.postReady(ctx, node, corev1.NodeCondition{Type: corev1.NodeReady, Status: status, Reason: reason, Message: message,
+		LastHeartbeatTime: metav1.NewTime(now), LastTransitionTime: transition})
+}
+
+// markUnknown does what the node lifecycle controller does to a Node whose kubelet stopped posting status for
+// the grace period: Ready turns Unknown at the moment the grace period ended, the last heartbeat stays.
+func (k *Kubelet) markUnknown(ctx context.Context, node *corev1.Node, at time.Time) error {
+	current := readyCondition(node)
+	if current != nil && current.Status == corev1.ConditionUnknown {
+		return nil
 	}
-	if !replaced {
+	heartbeat := node.CreationTimestamp
+	if current != nil {
+		heartbeat = current.LastHeartbeatTime
+	}
+	return k.postReady(ctx, node, corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionUnknown,
+		Reason: "NodeStatusUnknown", Message: "Kubelet stopped posting node status (injected fault KubeletStopped).",
+		LastHeartbeatTime: heartbeat, LastTransitionTime: metav1.NewTime(at)})
+}
+
+// postReady patches the Node's status with cond as its Ready condition.
+func (k *Kubelet) postReady(ctx context.Context, node *corev1.Node, cond corev1.NodeCondition) error {
+	patched := node.DeepCopy()
+	if current := readyCondition(patched); current != nil {
+		*current = cond
+	} else {
 		patched.Status.Conditions = append(patched.Status.Conditions, cond)
 	}
 	if len(patched.Status.Capacity) == 0 {

@@ -175,11 +175,19 @@ func (k *kubelets) sync(ctx context.Context, group cloud.GroupRef) (time.Duratio
 			}
 			return ok
 		}
-		_, due, err := kubelet.Sync(ctx, in, neverReady[in.ID], dataOf)
+		// The faults of spec.simulation.faults that hit the instance now, and when that changes: syncing then
+		// makes a fault start, and a stopped kubelet's Node turn Unknown, on time.
+		var injected InstanceFaults
+		var faultsChange time.Time
+		if in.State == cloud.Running {
+			injected, faultsChange = state.faultsOf(in.ID, now)
+		}
+		injected.NotReady = injected.NotReady || neverReady[in.ID]
+		_, due, err := kubelet.Sync(ctx, in, injected, dataOf)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		for _, t := range []time.Time{due, in.ChangesAt} {
+		for _, t := range []time.Time{due, in.ChangesAt, faultsChange} {
 			if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 				next = t
 			}

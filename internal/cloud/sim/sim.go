@@ -99,6 +99,7 @@ func (c *Cloud) EnsureGroup(ctx context.Context, spec cloud.GroupSpec) error {
 		}
 	}
 	state.Region, state.Desired, state.Launch, state.Cluster, state.Config = spec.Region, max(spec.Desired, 0), spec.Launch, spec.Cluster, config
+	state.recordFaultStarts(now)
 	state.prune(now)
 
 	live := 0

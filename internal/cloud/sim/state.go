@@ -38,9 +38,12 @@ type groupState struct {
 	// Cluster is the workload cluster (in the group's namespace) the instances' kubelets join.
 	Cluster string `json:"cluster,omitempty"`
 	// Config is the pool's spec.simulation, as handed through GroupSpec.ProviderConfig.
-	Config    infrav1beta1.Simulation `json:"config,omitzero"`
-	Counter   int64                   `json:"counter"`
-	Instances []instanceRecord        `json:"instances"`
+	Config infrav1beta1.Simulation `json:"config,omitzero"`
+	// FaultStarts are the moments the cloud first saw the configured faults that have no startTime, by
+	// faultKey: every instance a fault hits shares its start, and a restarted manager keeps it.
+	FaultStarts map[string]time.Time `json:"faultStarts,omitempty"`
+	Counter     int64                `json:"counter"`
+	Instances   []instanceRecord     `json:"instances"`
 }
 
 // instanceRecord is one instance as persisted; its state is derived from the times in it.

@@ -29,6 +29,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/remediation"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -57,6 +58,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		// No per-instance objects. A provider naming the pool's own kind (Cluster API Provider GCP's
 		// GCPManagedMachinePool does) keeps none either: the pool object is never one of its own instances.
 		conditions.Delete(&pool.Status.Conditions, corev1beta1.MachinesCreatedCondition)
+		conditions.Delete(&pool.Status.Conditions, corev1beta1.MachinesHealthyCondition)
 		return ctrl.Result{}, nil
 	}
 	served, err := capi.MachineCRDServed(ctx, r.Client)
@@ -131,7 +133,7 @@ func (r *Reconciler) reconcileMachines(ctx context.Context, s *scope) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	conditions.MarkTrue(&pool.Status.Conditions, corev1beta1.MachinesCreatedCondition)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.remediate(ctx, s, machines.Items)
 }
 
 // desiredMachine is the Machine of an infra machine: Cluster API's computeDesiredMachine, plus the pool's node
@@ -327,9 +329,14 @@ func (r *Reconciler) ensureMachineWatch() error {
 	if r.watching[capi.MachineGVK.GroupKind()] {
 		return nil
 	}
+	// A Machine's deletion, and a health check marking it for remediation (or lifting that), requeue its pool.
 	onDelete := predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*capi.Machine)
+			n, ok2 := e.ObjectNew.(*capi.Machine)
+			return ok1 && ok2 && remediation.Marked(o) != remediation.Marked(n)
+		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 	src := source.Kind[client.Object](r.cache, &capi.Machine{},

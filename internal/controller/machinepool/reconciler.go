@@ -156,6 +156,8 @@ type scope struct {
 	finalizerStored bool
 	// machines are the pool's MachinePool Machines by instance, when the infrastructure keeps infra machines.
 	machines nodeMachines
+	// remediation is what this reconcile's remediation pass did and left, when the pool has Machines.
+	remediation *remediationState
 }
 
 // Reconcile brings one MachinePool's status in line with its infrastructure, bootstrap config and Nodes.

@@ -52,6 +52,7 @@ func (r *Reconciler) write(ctx context.Context, s *scope, withStatus, completed 
 	if withStatus {
 		setV1beta2Conditions(s.pool, modified)
 		setUpToDate(s, modified)
+		setRemediating(s, modified)
 	}
 	opts := []patch.Option{patch.OnWrite(s.wrote)}
 	switch {

@@ -206,6 +206,17 @@ var _ = Describe("MachinePool Machines", func() {
 			})).To(Succeed())
 		}
 		Expect(ready()).To(HaveField("Status", corev1.ConditionTrue))
+		By("pausing the pool, so that its controller does not remediate the Machine this spec marks")
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			p := &corev1beta1.MachinePool{}
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(w.pool), p); err != nil {
+				return err
+			}
+			p.Annotations = map[string]string{corev1beta1.PausedAnnotation: "true"}
+			return k8s.Update(ctx, p)
+		})).To(Succeed())
+		Eventually(func() *corev1beta1.Condition { return conditions.Get(w.status().Conditions, corev1beta1.PausedCondition) }).
+			Should(HaveField("Status", corev1.ConditionTrue))
 
 		mark(func(c *corev1beta1.Conditions) {
 			conditions.MarkFalse(c, capi.HealthCheckSucceededCondition, "UnhealthyNode", corev1beta1.ConditionSeverityWarning,

@@ -76,6 +76,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// WatchFilter, when set, restricts the controller to objects labelled cluster.x-k8s.io/watch-filter=<value>.
 	WatchFilter string
+	// Remediate makes the controller delete the Machines of its instances that a MachineHealthCheck marked for
+	// remediation: set where Cluster API core's MachinePool controller, which does not, owns MachinePools.
+	Remediate bool
 
 	controller controller.Controller
 	cache      cache.Cache
@@ -305,6 +308,9 @@ func (r *Reconciler) reconcileGroup(ctx context.Context, smp *infrav1beta1.SimMa
 	nodes := nodesOf(ctx, wc, instances)
 	im, err := r.loadMachines(ctx, smp)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.remediate(ctx, smp, pool, wc, im); err != nil {
 		return ctrl.Result{}, err
 	}
 	p := plan(observe(smp, pool, launch.SpecHash, instances, nodes, im))

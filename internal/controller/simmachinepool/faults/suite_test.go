@@ -1,7 +1,9 @@
 // Package faults tests the SimMachinePool controller's cloud-error paths against cloudtest.Fake, a recording
 // cloud.Cloud that fails the calls a spec names (a real cloud cannot be told to fail one call). The
 // controller runs against a real API server (envtest); its Reconcile is called directly, one pass at a time,
-// so each spec sees exactly which cloud calls a pass made and what it wrote.
+// so each spec sees exactly which cloud calls a pass made and what it wrote. simulated_test.go runs the controller
+// against the real simulated cloud instead, whose kubelets register Nodes in the same API server, to show the
+// faults a user injects through spec.simulation.faults.
 package faults_test
 
 import (

@@ -1,0 +1,241 @@
+package machinehealthcheck_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
+	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/controller/machinehealthcheck"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
+)
+
+var _ = Describe("pausing", func() {
+	DescribeTable("writes nothing while paused and judges once unpaused",
+		func(paused func(w *world), unpause func(w *world)) {
+			w := newWorld()
+			w.machine("sick", w.node("sick", corev1.ConditionUnknown, longAgo()))
+			paused(w)
+			created := w.getMHC("hc")
+
+			Consistently(func(g Gomega) {
+				hc := w.getMHC("hc")
+				g.Expect(hc.Status).To(BeZero())
+				g.Expect(hc.Labels).To(Equal(created.Labels))
+				g.Expect(hc.OwnerReferences).To(BeEmpty())
+				g.Expect(w.markedConditions("sick")()).To(BeEmpty())
+			}, 1500*time.Millisecond).Should(Succeed())
+
+			unpause(w)
+			Eventually(w.cond("sick", hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
+			Eventually(w.hcCond("hc", ra)).Should(beTrue())
+			Expect(w.getMHC("hc").Labels).To(HaveKeyWithValue(corev1beta1.ClusterNameLabel, clusterName))
+		},
+		Entry("a paused Cluster",
+			func(w *world) {
+				w.clusterObject(true, initialized(longAgo()), infraReady(longAgo()))
+				w.mhc("hc")
+			},
+			func(w *world) { w.pauseCluster(false) }),
+		// Our webhook labels health checks, but the controller labels them itself too: one created where the
+		// webhook does not run must not depend on an event of its own to be found again.
+		Entry("a paused Cluster, the health check created without the webhook's cluster-name label",
+			func(w *world) {
+				w.clusterObject(true, initialized(longAgo()), infraReady(longAgo()))
+				w.mhc("hc", unlabelled())
+			},
+			func(w *world) { w.pauseCluster(false) }),
+		Entry("the paused annotation on the health check",
+			func(w *world) { w.mhc("hc", pausedMHC()) },
+			func(w *world) {
+				w.updateMHC("hc", func(hc *capi.MachineHealthCheck) { delete(hc.Annotations, corev1beta1.PausedAnnotation) })
+			}),
+	)
+})
+
+var _ = Describe("a health check of a Cluster", func() {
+	DescribeTable("does not judge Nodes until the Cluster is initialised, and judges them as soon as its condition changes",
+		func(before, after []clusterCond) {
+			w := newWorld()
+			w.clusterObject(false, before...)
+			w.machine("sick", w.node("sick", corev1.ConditionUnknown, longAgo()))
+			w.mhc("hc")
+
+			Eventually(w.hcCond("hc", ra)).Should(beTrue())
+			cluster := w.getCluster()
+			Expect(w.getMHC("hc").OwnerReferences).To(ConsistOf(And(HaveField("Kind", "Cluster"), HaveField("Name", clusterName),
+				HaveField("UID", cluster.GetUID()), HaveField("Controller", BeNil()))))
+			Expect(w.counts("hc")()).To(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}))
+			Consistently(w.markedConditions("sick")).Should(BeEmpty())
+
+			w.clusterConditions(after...)
+			Eventually(w.cond("sick", hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
+			Expect(w.cond("sick", or)()).To(waitingFor("hc", unknownFor))
+		},
+		Entry("ControlPlaneInitialized False, then True",
+			[]clusterCond{notInitialized(longAgo()), infraReady(longAgo())},
+			[]clusterCond{initialized(time.Now()), infraReady(longAgo())}),
+		Entry("InfrastructureReady absent, then True",
+			[]clusterCond{initialized(longAgo())},
+			[]clusterCond{initialized(longAgo()), infraReady(time.Now())}),
+	)
+
+	It("counts a Machine's Node startup from the control plane's initialisation when that came after the Machine", func() {
+		w := newWorld()
+		w.clusterObject(false, notInitialized(longAgo()), infraReady(longAgo()))
+		w.mhc("hc", nodeStartupTimeout(timeout))
+		w.machine("m", "")
+		created := w.getMachine("m").CreationTimestamp.Time
+
+		By("staying uninitialised past the timeout counted from the Machine's creation")
+		Consistently(w.markedConditions("m"), time.Until(created.Add(timeout+500*time.Millisecond))).Should(BeEmpty())
+
+		initializedAt := time.Now()
+		w.clusterConditions(initialized(initializedAt), infraReady(longAgo()))
+		deadline := initializedAt.Truncate(time.Second).Add(timeout)
+		consistentlyUntil(deadline, w.markedConditions("m"), BeEmpty())
+		Eventually(w.cond("m", hcs)).WithTimeout(time.Until(deadline)+2*time.Second).
+			Should(haveFalse(capi.NodeStartupTimeoutReason, "Node failed to report startup in 2s"))
+	})
+})
+
+var _ = Describe("a health check without a Cluster (standalone)", func() {
+	It("reports the workload cluster unreachable until its kubeconfig Secret exists, then judges its Nodes", func() {
+		w := newBareWorld()
+		w.machine("sick", w.node("sick", corev1.ConditionUnknown, longAgo()))
+		w.mhc("hc")
+
+		Eventually(w.hcCond("hc", ra)).Should(haveFalse(machinehealthcheck.WorkloadClusterUnreachableReason,
+			"Nodes are not judged while the workload cluster cannot be read (no kubeconfig Secret c1-kubeconfig yet); a Node's unhealthy time counts from when it is back"))
+		Expect(w.counts("hc")()).To(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}))
+		Consistently(w.markedConditions("sick"), 500*time.Millisecond).Should(BeEmpty())
+
+		w.kubeconfigSecret(workloadKubeconfig)
+		Eventually(w.cond("sick", hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
+		Expect(w.hcCond("hc", ra)()).To(beTrue())
+	})
+
+	It("judges the Nodes of a workload cluster that did not answer when first asked, once it answers", func() {
+		proxy := support.StartProxy(workloadHost())
+		DeferCleanup(proxy.Cut)
+		proxy.Cut()
+		w := newBareWorld()
+		w.kubeconfigSecret(kubeconfigVia(proxy.Addr))
+		w.machine("sick", w.node("sick", corev1.ConditionUnknown, longAgo()))
+		w.mhc("hc")
+
+		Eventually(w.hcCond("hc", ra)).Should(And(beFalse(), HaveField("Reason", machinehealthcheck.WorkloadClusterUnreachableReason),
+			HaveField("Message", ContainSubstring("connection refused"))))
+		proxy.Restore()
+		Eventually(w.cond("sick", hcs)).WithTimeout(15 * time.Second).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
+	})
+})
+
+var _ = Describe("an outage of the workload cluster", func() {
+	var (
+		w     *world
+		proxy *support.TCPProxy
+	)
+	BeforeEach(func() {
+		proxy = support.StartProxy(workloadHost())
+		DeferCleanup(proxy.Cut)
+		w = newBareWorld()
+		w.kubeconfigSecret(kubeconfigVia(proxy.Addr))
+		w.machine("m", w.node("m", corev1.ConditionTrue, longAgo()))
+		w.mhc("hc")
+		Eventually(w.cond("m", hcs)).Should(beTrue())
+		Eventually(w.counts("hc")).Should(Equal(counts{Expected: 1, Healthy: 1, Allowed: 1}))
+	})
+
+	// cut takes the workload API server away and waits until the health check says so.
+	cut := func() {
+		GinkgoHelper()
+		proxy.Cut()
+		Eventually(w.hcCond("hc", ra)).Should(And(beFalse(), HaveField("Reason", machinehealthcheck.WorkloadClusterUnreachableReason),
+			HaveField("Severity", corev1beta1.ConditionSeverityWarning),
+			HaveField("Message", HavePrefix("Nodes are not judged while the workload cluster cannot be read (workload cluster "+w.ns+"/c1 does not answer: "))))
+		Expect(w.counts("hc")()).To(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}), "nothing is known to be healthy")
+	}
+
+	// recoveredAt is when the tracker saw the workload API server answer again.
+	recoveredAt := func() time.Time {
+		GinkgoHelper()
+		wc := tracker.Lookup(w.key())
+		Expect(wc).NotTo(BeNil())
+		Eventually(wc.Healthy).Should(Succeed())
+		return wc.RecoveredAt()
+	}
+
+	// cachedReady is the Node's Ready status as the controller's workload client has it.
+	cachedReady := func() corev1.ConditionStatus {
+		n := &corev1.Node{}
+		if err := tracker.Lookup(w.key()).Get(ctx, client.ObjectKey{Name: w.nodeName("m")}, n); err != nil {
+			return ""
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status
+			}
+		}
+		return ""
+	}
+
+	It("gives a Node that went Unknown during the outage its timeout counted from the recovery", func() {
+		cut()
+		w.setReady(w.nodeName("m"), corev1.ConditionUnknown, time.Now())
+		Consistently(w.cond("m", hcs), 3*time.Second).Should(beTrue(), "not judged while unreachable")
+		proxy.Restore()
+		deadline := recoveredAt().Add(timeout)
+		Eventually(w.hcCond("hc", ra)).Should(beTrue())
+		Eventually(cachedReady).Should(Equal(corev1.ConditionUnknown))
+		GinkgoWriter.Printf("TIMING cache caught up %v before the deadline\n", time.Until(deadline))
+
+		consistentlyUntil(deadline, w.cond("m", hcs), beTrue())
+		Eventually(w.cond("m", hcs)).WithTimeout(time.Until(deadline)+8*time.Second).
+			Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
+		Expect(time.Now()).To(BeTemporally(">=", deadline))
+		Expect(cachedReady()).To(Equal(corev1.ConditionUnknown))
+	})
+
+	It("gives a Node already Unknown when the outage began its timeout counted from the recovery", func() {
+		w.setReady(w.nodeName("m"), corev1.ConditionUnknown, time.Now())
+		Eventually(cachedReady).Should(Equal(corev1.ConditionUnknown))
+		cut()
+		Consistently(w.cond("m", hcs), 3*time.Second).Should(beTrue(), "not judged while unreachable, though its timeout passed")
+		proxy.Restore()
+		deadline := recoveredAt().Add(timeout)
+
+		consistentlyUntil(deadline, w.cond("m", hcs), beTrue())
+		Eventually(w.cond("m", hcs)).WithTimeout(time.Until(deadline)+2*time.Second).
+			Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
+	})
+
+	It("never marks a Node that was Unknown when the outage began and Ready again during it", func() {
+		w.setReady(w.nodeName("m"), corev1.ConditionUnknown, time.Now())
+		Eventually(cachedReady).Should(Equal(corev1.ConditionUnknown))
+		cut()
+		w.setReady(w.nodeName("m"), corev1.ConditionTrue, time.Now())
+		Consistently(w.cond("m", hcs), 3*time.Second).Should(beTrue())
+		proxy.Restore()
+		deadline := recoveredAt().Add(timeout)
+		Eventually(w.hcCond("hc", ra)).Should(beTrue())
+		Consistently(w.cond("m", hcs), time.Until(deadline)+3*time.Second).Should(beTrue())
+		Expect(cachedReady()).To(Equal(corev1.ConditionTrue))
+	})
+
+	It("never marks a Node that went Unknown during the outage and is Ready again right after it", func() {
+		cut()
+		w.setReady(w.nodeName("m"), corev1.ConditionUnknown, time.Now())
+		Consistently(w.cond("m", hcs), 3*time.Second).Should(beTrue())
+		proxy.Restore()
+		w.setReady(w.nodeName("m"), corev1.ConditionTrue, time.Now())
+		Eventually(w.hcCond("hc", ra)).Should(beTrue())
+		Consistently(w.cond("m", hcs), 4*time.Second).Should(beTrue())
+		Expect(cachedReady()).To(Equal(corev1.ConditionTrue))
+		Expect(w.counts("hc")()).To(Equal(counts{Expected: 1, Healthy: 1, Allowed: 1}))
+	})
+})
