@@ -31,10 +31,11 @@ const (
 	machinePoolResource = "machinepools"
 )
 
-// coreOwnedResources are the Cluster API core resources whose webhooks render only with crds.machinePool: where
-// Cluster API core is installed (crds.machinePool: false) it owns them and serves its own webhooks for them, and
-// our controllers for them do not run.
-var coreOwnedResources = []string{machinePoolResource, "machinehealthchecks"}
+// coreOwnedResources are the Cluster API core resources whose webhooks render only with crds.machinePool (where
+// Cluster API core is installed, crds.machinePool: false, it owns them and serves its own webhooks for them),
+// each with the controller whose name makes the manager serve them: a `controllers` value without it leaves
+// them out too, so no webhook is registered that nothing serves.
+var coreOwnedResources = map[string]string{machinePoolResource: "machinepool", "machinehealthchecks": "machinehealthcheck"}
 
 func main() {
 	configDir := flag.String("config", "config", "the kustomize config directory to read")
@@ -239,12 +240,20 @@ func (w webhookEntry) write(b *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	coreOwned := slices.ContainsFunc(w.rules, func(r admissionregistrationv1.RuleWithOperations) bool {
-		return slices.Contains(r.APIGroups, clusterAPIGroup) &&
-			slices.ContainsFunc(r.Resources, func(res string) bool { return slices.Contains(coreOwnedResources, res) })
-	})
+	controller := ""
+	for _, r := range w.rules {
+		if !slices.Contains(r.APIGroups, clusterAPIGroup) {
+			continue
+		}
+		for _, res := range r.Resources {
+			if c, ok := coreOwnedResources[res]; ok {
+				controller = c
+			}
+		}
+	}
+	coreOwned := controller != ""
 	if coreOwned {
-		b.WriteString("{{- if .root.Values.crds.machinePool }}\n")
+		fmt.Fprintf(b, "{{- if and .root.Values.crds.machinePool (or (not .root.Values.controllers) (has %q .root.Values.controllers)) }}\n", controller)
 	}
 	fmt.Fprintf(b, "- name: %s\n  clientConfig:\n", w.name)
 	fmt.Fprintf(b, "    {{- include \"machinepool-operator.webhookClientConfig\" (dict \"root\" .root \"caBundle\" .caBundle \"path\" %q) | trim | nindent 4 }}\n",

@@ -16,11 +16,13 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
@@ -31,6 +33,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
+	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	workloadcluster "github.com/machinepool-operator/machinepool-operator/internal/workload"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
@@ -79,7 +82,8 @@ var _ = BeforeSuite(func() {
 		CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases"),
 			filepath.Join(external, "cluster.x-k8s.io_machines.yaml"),
 			filepath.Join(external, "cluster.x-k8s.io_machinesets.yaml"),
-			filepath.Join(external, "cluster.x-k8s.io_machinedeployments.yaml")},
+			filepath.Join(external, "cluster.x-k8s.io_machinedeployments.yaml"),
+			filepath.Join(external, "cluster.x-k8s.io_machinehealthchecks.yaml")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := mgmtEnv.Start()
@@ -379,6 +383,14 @@ var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Order
 					InfrastructureRef: corev1.ObjectReference{APIVersion: infrav1beta1.GroupVersion.String(), Kind: "SimMachinePool", Name: "workers"},
 				}}},
 		})).To(Succeed())
+		// A health check on the pool, as users run one: scaling must not look unhealthy to it.
+		Expect(k8s.Create(ctx, &capi.MachineHealthCheck{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "workers"},
+			Spec: capi.MachineHealthCheckSpec{ClusterName: "demo",
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{corev1beta1.MachinePoolNameLabel: "workers"}},
+				UnhealthyConditions: []capi.UnhealthyCondition{
+					{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Timeout: metav1.Duration{Duration: time.Minute}},
+					{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Timeout: metav1.Duration{Duration: time.Minute}}},
+				MaxUnhealthy: ptr.To(intstr.FromString("100%"))}})).To(Succeed())
 		Eventually(readyReplicas).Should(BeEquivalentTo(1))
 		Eventually(func() int {
 			list := &capi.MachineList{}
@@ -456,5 +468,23 @@ var _ = Describe("the real cluster-autoscaler with a SimMachinePool pool", Order
 		Eventually(poolReplicas).Should(BeEquivalentTo(1))
 		Eventually(nodeOf("four")).ShouldNot(BeEmpty())
 		Eventually(readyReplicas).Should(BeEquivalentTo(1))
+	})
+
+	It("kept the health check on the pool satisfied through every scale: no Machine marked or remediated", func() {
+		hc := &capi.MachineHealthCheck{}
+		Eventually(func() []int32 {
+			_ = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "workers"}, hc)
+			return []int32{hc.Status.ExpectedMachines, hc.Status.CurrentHealthy}
+		}).Should(Equal([]int32{1, 1}))
+		list := &capi.MachineList{}
+		Expect(k8s.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		for _, m := range list.Items {
+			Expect(conditions.Get(m.Status.Conditions, capi.OwnerRemediatedCondition)).To(BeNil(), "Machine %s", m.Name)
+		}
+		events := &eventsv1.EventList{}
+		Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+		for _, e := range events.Items {
+			Expect(e.Reason).NotTo(BeElementOf("MachineRemediated", "MachineMarkedUnhealthy"), "%s: %s", e.Regarding.Name, e.Note)
+		}
 	})
 })

@@ -166,7 +166,7 @@
 {{- end }}
 
 {{- define "machinepool-operator.mutatingWebhooks" }}
-{{- if .root.Values.crds.machinePool }}
+{{- if and .root.Values.crds.machinePool (or (not .root.Values.controllers) (has "machinehealthcheck" .root.Values.controllers)) }}
 - name: default.machinehealthcheck.cluster.x-k8s.io
   clientConfig:
     {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/mutate-cluster-x-k8s-io-v1beta1-machinehealthcheck") | trim | nindent 4 }}
@@ -186,7 +186,7 @@
     - machinehealthchecks
   sideEffects: None
 {{- end }}
-{{- if .root.Values.crds.machinePool }}
+{{- if and .root.Values.crds.machinePool (or (not .root.Values.controllers) (has "machinepool" .root.Values.controllers)) }}
 - name: default.machinepool.cluster.x-k8s.io
   clientConfig:
     {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/mutate-cluster-x-k8s-io-v1beta2-machinepool") | trim | nindent 4 }}
@@ -209,7 +209,7 @@
 {{- end }}
 
 {{- define "machinepool-operator.validatingWebhooks" }}
-{{- if .root.Values.crds.machinePool }}
+{{- if and .root.Values.crds.machinePool (or (not .root.Values.controllers) (has "machinehealthcheck" .root.Values.controllers)) }}
 - name: validation.machinehealthcheck.cluster.x-k8s.io
   clientConfig:
     {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/validate-cluster-x-k8s-io-v1beta1-machinehealthcheck") | trim | nindent 4 }}
@@ -229,7 +229,7 @@
     - machinehealthchecks
   sideEffects: None
 {{- end }}
-{{- if .root.Values.crds.machinePool }}
+{{- if and .root.Values.crds.machinePool (or (not .root.Values.controllers) (has "machinepool" .root.Values.controllers)) }}
 - name: validation.machinepool.cluster.x-k8s.io
   clientConfig:
     {{- include "machinepool-operator.webhookClientConfig" (dict "root" .root "caBundle" .caBundle "path" "/validate-cluster-x-k8s-io-v1beta2-machinepool") | trim | nindent 4 }}

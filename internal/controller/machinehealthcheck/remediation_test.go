@@ -34,14 +34,14 @@ var _ = Describe("short-circuiting remediation", func() {
 				Eventually(w.cond(name, hcs)).Should(beTrue(), name)
 			}
 			Eventually(w.events("RemediationRestricted")).Should(ContainElement(blocked))
-			Consistently(func() []*string {
-				var marked []*string
+			Consistently(func() []string {
+				var handedOver []string
 				for _, name := range unhealthy {
-					if c := w.cond(name, or)(); c != nil {
-						marked = append(marked, &name)
+					if w.cond(name, or)() != nil {
+						handedOver = append(handedOver, name)
 					}
 				}
-				return marked
+				return handedOver
 			}).Should(BeEmpty(), "no OwnerRemediated while short-circuited")
 
 			By("one of them healing: two unhealthy are few enough")
