@@ -45,7 +45,7 @@ const (
 	TooManyUnhealthyReason              = "TooManyUnhealthy"
 )
 
-// RemediationAllowedCondition, on the health check, is False while too many targets are unhealthy.
+// RemediationAllowedCondition is the health check's condition that is False while too many targets are unhealthy.
 const RemediationAllowedCondition corev1beta1.ConditionType = "RemediationAllowed"
 
 // MachineHealthCheckGVK is Cluster API's v1beta1 MachineHealthCheck.

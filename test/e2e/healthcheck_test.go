@@ -100,7 +100,7 @@ var _ = Describe("health checks", Ordered, func() {
 		p.setFaults(`[{"type":"KubeletStopped","instances":["` + victim + `"]}]`)
 		Eventually(func() time.Time { return unknownSince(victim) }).ShouldNot(BeZero())
 		unknownAt := unknownSince(victim)
-		Eventually(func() []string { return p.remediated() }).WithTimeout(time.Until(unknownAt.Add(unhealthyTimeout + 30*time.Second))).
+		Eventually(func() []string { return p.remediated() }).WithTimeout(time.Until(unknownAt.Add(unhealthyTimeout+30*time.Second))).
 			Should(ContainElement(victim), "the Machine is remediated within the timeout plus 30 s")
 		Expect(time.Since(unknownAt)).To(BeNumerically(">", unhealthyTimeout), "and not before its timeout")
 		Eventually(p.machineNames).ShouldNot(ContainElement(victim))

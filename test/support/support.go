@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -78,6 +79,33 @@ type TCPProxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+}
+
+// KubeconfigHost is host:port of the (first) API server a kubeconfig names.
+func KubeconfigHost(kubeconfig []byte) string {
+	ginkgo.GinkgoHelper()
+	cfg, err := clientcmd.Load(kubeconfig)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	for _, c := range cfg.Clusters {
+		u, err := url.Parse(c.Server)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		return u.Host
+	}
+	ginkgo.Fail("the kubeconfig names no cluster")
+	return ""
+}
+
+// KubeconfigVia is kubeconfig with its API server moved to addr (a proxy on 127.0.0.1 keeps the TLS identity).
+func KubeconfigVia(kubeconfig []byte, addr string) []byte {
+	ginkgo.GinkgoHelper()
+	cfg, err := clientcmd.Load(kubeconfig)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	for _, c := range cfg.Clusters {
+		c.Server = "https://" + addr
+	}
+	out, err := clientcmd.Write(*cfg)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	return out
 }
 
 // StartProxy listens on a free local port and forwards to target.

@@ -2,7 +2,6 @@ package machinehealthcheck_test
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,6 +21,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
 const (
@@ -294,28 +293,31 @@ func (w *world) updateMHC(name string, change func(*capi.MachineHealthCheck)) {
 	})).To(Succeed())
 }
 
-// status returns a health check's status.
-func (w *world) status(name string) func() capi.MachineHealthCheckStatus {
+// status returns the health check's status.
+func (w *world) status() func() capi.MachineHealthCheckStatus {
 	return func() capi.MachineHealthCheckStatus {
 		GinkgoHelper()
-		return w.getMHC(name).Status
+		return w.getMHC(hcName).Status
 	}
 }
 
-// hcCond returns a health check's condition of type t.
-func (w *world) hcCond(name string, t corev1beta1.ConditionType) func() *corev1beta1.Condition {
+// hcName is the health check every spec judges with (some add others).
+const hcName = "hc"
+
+// remediationAllowed returns the health check's RemediationAllowed condition.
+func (w *world) remediationAllowed() func() *corev1beta1.Condition {
 	return func() *corev1beta1.Condition {
 		GinkgoHelper()
-		return conditions.Get(w.getMHC(name).Status.Conditions, t)
+		return conditions.Get(w.getMHC(hcName).Status.Conditions, capi.RemediationAllowedCondition)
 	}
 }
 
 // counts are a health check's status counters.
 type counts struct{ Expected, Healthy, Allowed int32 }
 
-func (w *world) counts(name string) func() counts {
+func (w *world) counts() func() counts {
 	return func() counts {
-		s := w.status(name)()
+		s := w.status()()
 		return counts{s.ExpectedMachines, s.CurrentHealthy, s.RemediationsAllowed}
 	}
 }
@@ -425,36 +427,15 @@ func beFalse() types.GomegaMatcher {
 	return And(Not(BeNil()), HaveField("Status", corev1.ConditionFalse))
 }
 
-// waitingFor is the OwnerRemediated mark of a Machine a health check found unhealthy for message.
-func waitingFor(hc, message string) types.GomegaMatcher {
-	return haveFalse(capi.WaitingForRemediationReason, "marked unhealthy by MachineHealthCheck "+hc+": "+message)
+// waitingFor is the OwnerRemediated mark of a Machine the health check found unhealthy for message.
+func waitingFor(message string) types.GomegaMatcher {
+	return haveFalse(capi.WaitingForRemediationReason, "marked unhealthy by MachineHealthCheck "+hcName+": "+message)
 }
 
 // --- the workload cluster through a proxy ---
 
 // workloadHost is host:port of the workload API server.
-func workloadHost() string {
-	GinkgoHelper()
-	cfg, err := clientcmd.Load(workloadKubeconfig)
-	Expect(err).NotTo(HaveOccurred())
-	for _, c := range cfg.Clusters {
-		u, err := url.Parse(c.Server)
-		Expect(err).NotTo(HaveOccurred())
-		return u.Host
-	}
-	Fail("the workload kubeconfig names no cluster")
-	return ""
-}
+func workloadHost() string { return support.KubeconfigHost(workloadKubeconfig) }
 
-// kubeconfigVia is the workload kubeconfig with its server moved to addr (same TLS identity: 127.0.0.1).
-func kubeconfigVia(addr string) []byte {
-	GinkgoHelper()
-	cfg, err := clientcmd.Load(workloadKubeconfig)
-	Expect(err).NotTo(HaveOccurred())
-	for _, c := range cfg.Clusters {
-		c.Server = "https://" + addr
-	}
-	out, err := clientcmd.Write(*cfg)
-	Expect(err).NotTo(HaveOccurred())
-	return out
-}
+// kubeconfigVia is the workload kubeconfig with its server moved to addr.
+func kubeconfigVia(addr string) []byte { return support.KubeconfigVia(workloadKubeconfig, addr) }

@@ -34,10 +34,10 @@ var _ = Describe("judging a health check's targets", func() {
 		w.mhc("hc", unlabelled())
 
 		Eventually(w.cond("sick", hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
-		Expect(w.cond("sick", or)()).To(waitingFor("hc", unknownFor))
+		Expect(w.cond("sick", or)()).To(waitingFor(unknownFor))
 		Eventually(w.cond("well", hcs)).Should(beTrue())
 		Expect(w.cond("well", or)()).To(BeNil())
-		Eventually(w.counts("hc")).Should(Equal(counts{Expected: 2, Healthy: 1, Allowed: 1}))
+		Eventually(w.counts()).Should(Equal(counts{Expected: 2, Healthy: 1, Allowed: 1}))
 		hc := w.getMHC("hc")
 		Expect(hc.Status.Targets).To(Equal([]string{"sick", "well"}))
 		Expect(hc.Status.ObservedGeneration).To(Equal(hc.Generation))
@@ -52,11 +52,11 @@ var _ = Describe("judging a health check's targets", func() {
 		w.setReady(w.nodeName("well"), corev1.ConditionUnknown, changed)
 		// lastTransitionTime is stored to the second: the timeout ends 2s after the second it was set in.
 		deadline := changed.Truncate(time.Second).Add(timeout)
-		Eventually(w.counts("hc")).Should(Equal(counts{Expected: 2, Healthy: 0, Allowed: 0}), "pending counts as not healthy")
+		Eventually(w.counts()).Should(Equal(counts{Expected: 2, Healthy: 0, Allowed: 0}), "pending counts as not healthy")
 		consistentlyUntil(deadline, w.cond("well", hcs), beTrue())
 		Eventually(w.cond("well", hcs)).WithTimeout(time.Until(deadline) + 2*time.Second).
 			Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
-		Expect(w.cond("well", or)()).To(waitingFor("hc", unknownFor))
+		Expect(w.cond("well", or)()).To(waitingFor(unknownFor))
 	})
 
 	It("marks a Machine whose Node was deleted NodeNotFound", func() {
@@ -69,8 +69,8 @@ var _ = Describe("judging a health check's targets", func() {
 		Expect(nodes.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}})).To(Succeed())
 		msg := "Node " + node + " is gone from the workload cluster"
 		Eventually(w.cond("m", hcs)).Should(haveFalse(capi.NodeNotFoundReason, msg))
-		Expect(w.cond("m", or)()).To(waitingFor("hc", msg))
-		Expect(w.counts("hc")()).To(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}))
+		Expect(w.cond("m", or)()).To(waitingFor(msg))
+		Expect(w.counts()()).To(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}))
 	})
 
 	It("marks a Machine that has had no Node for nodeStartupTimeout since its creation, not before", func() {
@@ -79,11 +79,11 @@ var _ = Describe("judging a health check's targets", func() {
 		w.machine("m", "")
 		deadline := w.getMachine("m").CreationTimestamp.Add(timeout)
 
-		Eventually(w.counts("hc")).Should(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}), "waiting for its Node counts as not healthy")
+		Eventually(w.counts()).Should(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}), "waiting for its Node counts as not healthy")
 		consistentlyUntil(deadline, w.markedConditions("m"), BeEmpty())
 		msg := "Node failed to report startup in 2s"
 		Eventually(w.cond("m", hcs)).WithTimeout(time.Until(deadline) + 2*time.Second).Should(haveFalse(capi.NodeStartupTimeoutReason, msg))
-		Expect(w.cond("m", or)()).To(waitingFor("hc", msg))
+		Expect(w.cond("m", or)()).To(waitingFor(msg))
 	})
 
 	It("neither marks a Machine without a Node nor counts it healthy when nodeStartupTimeout is 0s", func() {
@@ -93,8 +93,8 @@ var _ = Describe("judging a health check's targets", func() {
 		w.mhc("hc", nodeStartupTimeout(0))
 
 		Eventually(w.cond("well", hcs)).Should(beTrue())
-		Eventually(w.counts("hc")).Should(Equal(counts{Expected: 2, Healthy: 1, Allowed: 1}))
-		Expect(w.status("hc")().Targets).To(Equal([]string{"waiting", "well"}))
+		Eventually(w.counts()).Should(Equal(counts{Expected: 2, Healthy: 1, Allowed: 1}))
+		Expect(w.status()().Targets).To(Equal([]string{"waiting", "well"}))
 		Consistently(w.markedConditions("waiting")).Should(BeEmpty())
 	})
 
@@ -104,7 +104,7 @@ var _ = Describe("judging a health check's targets", func() {
 			w.machine(name, w.node(name, corev1.ConditionTrue, longAgo()))
 		}
 		w.mhc("hc")
-		Eventually(w.counts("hc")).Should(Equal(counts{Expected: 3, Healthy: 3, Allowed: 3}))
+		Eventually(w.counts()).Should(Equal(counts{Expected: 3, Healthy: 3, Allowed: 3}))
 
 		w.machineStatus("reason", func(s *capi.MachineStatus) { s.FailureReason = ptr.To("UpdateError") })
 		w.machineStatus("message", func(s *capi.MachineStatus) { s.FailureMessage = ptr.To("the instance is gone") })
@@ -117,9 +117,9 @@ var _ = Describe("judging a health check's targets", func() {
 			"both":    "FailureReason: CreateError",
 		} {
 			Eventually(w.cond(machine, hcs)).Should(haveFalse(capi.MachineHasFailureReason, msg), machine)
-			Eventually(w.cond(machine, or)).Should(waitingFor("hc", msg), machine)
+			Eventually(w.cond(machine, or)).Should(waitingFor(msg), machine)
 		}
-		Expect(w.counts("hc")()).To(Equal(counts{Expected: 3, Healthy: 0, Allowed: 0}))
+		Expect(w.counts()()).To(Equal(counts{Expected: 3, Healthy: 0, Allowed: 0}))
 	})
 
 	It("marks a Machine with the remediate-machine annotation, and leaves skip-remediation and paused Machines out", func() {
@@ -132,16 +132,16 @@ var _ = Describe("judging a health check's targets", func() {
 
 		msg := "Marked for remediation via remediate-machine annotation"
 		Eventually(w.cond("asked", hcs)).Should(haveFalse(capi.HasRemediateMachineAnnotationReason, msg))
-		Expect(w.cond("asked", or)()).To(waitingFor("hc", msg))
+		Expect(w.cond("asked", or)()).To(waitingFor(msg))
 		Eventually(w.cond("well", hcs)).Should(beTrue())
-		Eventually(w.status("hc")).Should(HaveField("Targets", Equal([]string{"asked", "well"})))
-		Expect(w.counts("hc")()).To(Equal(counts{Expected: 2, Healthy: 1, Allowed: 1}))
+		Eventually(w.status()).Should(HaveField("Targets", Equal([]string{"asked", "well"})))
+		Expect(w.counts()()).To(Equal(counts{Expected: 2, Healthy: 1, Allowed: 1}))
 		Consistently(w.marks("skipped", "paused")).Should(BeEmpty())
 
 		By("the skip-remediation annotation going away")
 		w.updateMachine("skipped", func(m *capi.Machine) { delete(m.Annotations, capi.SkipRemediationAnnotation) })
 		Eventually(w.cond("skipped", hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
-		Eventually(w.status("hc")).Should(HaveField("Targets", Equal([]string{"asked", "skipped", "well"})))
+		Eventually(w.status()).Should(HaveField("Targets", Equal([]string{"asked", "skipped", "well"})))
 		Expect(w.marks("paused")()).To(BeEmpty())
 	})
 
@@ -153,8 +153,8 @@ var _ = Describe("judging a health check's targets", func() {
 		w.mhc("hc")
 
 		Eventually(w.cond("selected", hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
-		Expect(w.status("hc")().Targets).To(Equal([]string{"selected"}))
-		Expect(w.counts("hc")()).To(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}))
+		Expect(w.status()().Targets).To(Equal([]string{"selected"}))
+		Expect(w.counts()()).To(Equal(counts{Expected: 1, Healthy: 0, Allowed: 0}))
 		Consistently(w.marks("other-pool", "other-cluster")).Should(BeEmpty())
 	})
 
@@ -177,7 +177,7 @@ var _ = Describe("judging a health check's targets", func() {
 		w.mhc("hc")
 
 		Eventually(w.cond("in-hand", hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor))
-		Eventually(w.cond("remediated", or)).Should(waitingFor("hc", unknownFor))
+		Eventually(w.cond("remediated", or)).Should(waitingFor(unknownFor))
 		Consistently(w.cond("in-hand", or)).Should(And(haveFalse("Other", "the owner is at work"),
 			HaveField("LastTransitionTime.Time", BeTemporally("==", past.Time))))
 		Expect(w.cond("in-hand", corev1beta1.ReadyCondition)()).To(And(

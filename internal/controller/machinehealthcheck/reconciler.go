@@ -60,6 +60,11 @@ const (
 	// nodeRefIndex indexes Machines by "<cluster>/<node>" of their status.nodeRef, so a Node's change finds
 	// its Machine in the Node's cluster without a list.
 	nodeRefIndex = "machinehealthcheck.nodeRef"
+	// clusterIndex indexes health checks by spec.clusterName (not by the cluster-name label, which only the
+	// webhook and a first reconcile add).
+	clusterIndex = "machinehealthcheck.clusterName"
+	// unreachableRetry is how soon a health check whose workload cluster client could not be built tries again.
+	unreachableRetry = 10 * time.Second
 )
 
 var clusterGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta1", Kind: "Cluster"}
@@ -69,6 +74,7 @@ var clusterGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machines,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=machines/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=cluster.x-k8s.io,resources=clusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -148,11 +154,25 @@ func (r *Reconciler) startWhenServed(ctx context.Context, _ reconcile.Request) (
 		if err != nil {
 			return
 		}
+		err = r.cache.IndexField(ctx, &capi.MachineHealthCheck{}, clusterIndex, func(o client.Object) []string {
+			return []string{o.(*capi.MachineHealthCheck).Spec.ClusterName}
+		})
+		if err != nil {
+			return
+		}
 		r.indexed.Store(true)
 		r.controller, err = ctrl.NewControllerManagedBy(r.mgr).
 			Named(ControllerName).
 			For(&capi.MachineHealthCheck{}, builder.WithPredicates(r.filter, ctrlutil.NotOwnStatus())).
 			Watches(&capi.Machine{}, handler.EnqueueRequestsFromMapFunc(r.checksOfMachine), builder.WithPredicates(r.filter)).
+			// A kubeconfig Secret appearing or changing makes its cluster's Nodes readable.
+			WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+				cluster, ok := workload.ClusterOfKubeconfigSecret(o.GetName())
+				if !ok {
+					return nil
+				}
+				return r.checksOfCluster(ctx, types.NamespacedName{Namespace: o.GetNamespace(), Name: cluster})
+			})).
 			WatchesRawSource(source.Channel(r.events, &handler.EnqueueRequestForObject{})).
 			WithOptions(controller.Options{MaxConcurrentReconciles: 10}).
 			Build(patch.RetryConflicts(r))
@@ -176,7 +196,7 @@ func (r *Reconciler) checksOfMachine(ctx context.Context, o client.Object) []rec
 		return nil
 	}
 	checks := &capi.MachineHealthCheckList{}
-	if err := r.Client.List(ctx, checks, client.InNamespace(m.Namespace), client.MatchingLabels{corev1beta1.ClusterNameLabel: m.Spec.ClusterName}); err != nil {
+	if err := r.Client.List(ctx, checks, client.InNamespace(m.Namespace), client.MatchingFields{clusterIndex: m.Spec.ClusterName}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing MachineHealthChecks to requeue")
 		return nil
 	}
@@ -192,7 +212,7 @@ func (r *Reconciler) checksOfMachine(ctx context.Context, o client.Object) []rec
 // checksOfCluster maps a workload cluster to all of its health checks.
 func (r *Reconciler) checksOfCluster(ctx context.Context, cluster types.NamespacedName) []reconcile.Request {
 	checks := &capi.MachineHealthCheckList{}
-	if err := r.Client.List(ctx, checks, client.InNamespace(cluster.Namespace), client.MatchingLabels{corev1beta1.ClusterNameLabel: cluster.Name}); err != nil {
+	if err := r.Client.List(ctx, checks, client.InNamespace(cluster.Namespace), client.MatchingFields{clusterIndex: cluster.Name}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "listing MachineHealthChecks to requeue")
 		return nil
 	}
@@ -355,23 +375,24 @@ func trueSince(cluster *unstructured.Unstructured, t string) *metav1.Time {
 }
 
 // workloadState fills in what the workload cluster's client says: whether its Nodes can be trusted now, and
-// when it last came back.
-func (r *Reconciler) workloadState(ctx context.Context, hc *capi.MachineHealthCheck, state *clusterState) (*workload.Cluster, string) {
+// when it last came back. It returns why they cannot be read, if so. A kubeconfig Secret appearing and a health
+// change requeue the health check; a client that could not be built is retried (unreachableRetry).
+func (r *Reconciler) workloadState(ctx context.Context, hc *capi.MachineHealthCheck, state *clusterState) (*workload.Cluster, string, time.Duration) {
 	if !state.initialized() {
-		return nil, ""
+		return nil, "", 0
 	}
 	wc, err := r.Workload.Get(ctx, types.NamespacedName{Namespace: hc.Namespace, Name: hc.Spec.ClusterName}, user(client.ObjectKeyFromObject(hc)), "")
 	switch {
 	case errors.Is(err, workload.ErrNoKubeconfig):
-		return nil, fmt.Sprintf("no kubeconfig Secret %s yet", workload.KubeconfigSecretName(hc.Spec.ClusterName))
+		return nil, fmt.Sprintf("no kubeconfig Secret %s yet", workload.KubeconfigSecretName(hc.Spec.ClusterName)), 0
 	case err != nil:
-		return nil, err.Error()
+		return nil, err.Error(), unreachableRetry
 	}
 	if err := wc.Healthy(); err != nil {
-		return wc, err.Error()
+		return wc, err.Error(), 0
 	}
 	state.reachable, state.recoveredAt = true, wc.RecoveredAt()
-	return wc, ""
+	return wc, "", 0
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, hc *capi.MachineHealthCheck, cluster *unstructured.Unstructured) (ctrl.Result, error) {
@@ -380,7 +401,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hc *capi.MachineHealthCheck,
 		state.controlPlaneInitialized = trueSince(cluster, "ControlPlaneInitialized")
 		state.infrastructureReady = trueSince(cluster, string(corev1beta1.InfrastructureReadyCondition))
 	}
-	wc, unreachable := r.workloadState(ctx, hc, &state)
+	wc, unreachable, retry := r.workloadState(ctx, hc, &state)
 	targets, err := r.targets(ctx, hc, wc, state.reachable)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -401,6 +422,16 @@ func (r *Reconciler) reconcile(ctx context.Context, hc *capi.MachineHealthCheck,
 	var next time.Duration
 	for i, t := range targets {
 		v := needsRemediation(t, hc, state, now)
+		if v.unhealthy && (v.reason == capi.UnhealthyNodeConditionReason || v.reason == capi.NodeNotFoundReason) && !markedAs(t.machine, v.reason) {
+			// A new verdict on the Node's state is confirmed against the API server: the cache may be behind
+			// (it reconnects after an outage on its own schedule), and a Node is never condemned by a stale copy.
+			live, err := r.liveTarget(ctx, wc, t)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			targets[i], t = live, live
+			v = needsRemediation(t, hc, state, now)
+		}
 		verdicts[i] = v
 		if isHealthy(t, v) {
 			healthy++
@@ -453,6 +484,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hc *capi.MachineHealthCheck,
 	if !allowed && unreachable == "" {
 		next = ctrlutil.Sooner(next, shortCircuitRetry)
 	}
+	next = ctrlutil.Sooner(next, retry)
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
@@ -511,6 +543,25 @@ func (r *Reconciler) targets(ctx context.Context, hc *capi.MachineHealthCheck, w
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// markedAs says whether a Machine already carries HealthCheckSucceeded=False for reason.
+func markedAs(m *capi.Machine, reason string) bool {
+	c := conditions.Get(m.Status.Conditions, capi.HealthCheckSucceededCondition)
+	return c != nil && c.Status == corev1.ConditionFalse && c.Reason == reason
+}
+
+// liveTarget reads a target's Node from the workload API server instead of the cache.
+func (r *Reconciler) liveTarget(ctx context.Context, wc *workload.Cluster, t target) (target, error) {
+	node := &corev1.Node{}
+	err := wc.Direct.Get(ctx, client.ObjectKey{Name: t.machine.Status.NodeRef.Name}, node)
+	switch {
+	case apierrors.IsNotFound(err):
+		return target{machine: t.machine, nodeMissing: true}, nil
+	case err != nil:
+		return t, fmt.Errorf("reading Node %s: %w", t.machine.Status.NodeRef.Name, err)
+	}
+	return target{machine: t.machine, node: node}, nil
 }
 
 // mark writes a target's HealthCheckSucceeded (and, when remediation is allowed, OwnerRemediated=False for the

@@ -24,9 +24,9 @@ var _ = Describe("short-circuiting remediation", func() {
 			}
 			w.mhc("hc", limit)
 
-			Eventually(w.hcCond("hc", ra)).Should(haveFalse(capi.TooManyUnhealthyReason, blocked))
-			Expect(w.counts("hc")()).To(Equal(counts{Expected: 5, Healthy: 2, Allowed: 0}))
-			Expect(w.status("hc")().Targets).To(Equal([]string{"h1", "h2", "u1", "u2", "u3"}))
+			Eventually(w.remediationAllowed()).Should(haveFalse(capi.TooManyUnhealthyReason, blocked))
+			Expect(w.counts()()).To(Equal(counts{Expected: 5, Healthy: 2, Allowed: 0}))
+			Expect(w.status()().Targets).To(Equal([]string{"h1", "h2", "u1", "u2", "u3"}))
 			for _, name := range unhealthy {
 				Eventually(w.cond(name, hcs)).Should(haveFalse(capi.UnhealthyNodeConditionReason, unknownFor), name)
 			}
@@ -46,10 +46,10 @@ var _ = Describe("short-circuiting remediation", func() {
 
 			By("one of them healing: two unhealthy are few enough")
 			w.setReady(w.nodeName("u3"), corev1.ConditionTrue, time.Now())
-			Eventually(w.hcCond("hc", ra)).Should(beTrue())
-			Expect(w.counts("hc")()).To(Equal(counts{Expected: 5, Healthy: 3, Allowed: 0}))
+			Eventually(w.remediationAllowed()).Should(beTrue())
+			Expect(w.counts()()).To(Equal(counts{Expected: 5, Healthy: 3, Allowed: 0}))
 			for _, name := range unhealthy[:2] {
-				Eventually(w.cond(name, or)).Should(waitingFor("hc", unknownFor), name)
+				Eventually(w.cond(name, or)).Should(waitingFor(unknownFor), name)
 			}
 			Eventually(w.cond("u3", hcs)).Should(beTrue())
 			Expect(w.cond("u3", or)()).To(BeNil())

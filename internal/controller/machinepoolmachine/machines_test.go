@@ -215,7 +215,9 @@ var _ = Describe("MachinePool Machines", func() {
 			p.Annotations = map[string]string{corev1beta1.PausedAnnotation: "true"}
 			return k8s.Update(ctx, p)
 		})).To(Succeed())
-		Eventually(func() *corev1beta1.Condition { return conditions.Get(w.status().Conditions, corev1beta1.PausedCondition) }).
+		Eventually(func() *corev1beta1.Condition {
+			return conditions.Get(w.status().Conditions, corev1beta1.PausedCondition)
+		}).
 			Should(HaveField("Status", corev1.ConditionTrue))
 
 		mark(func(c *corev1beta1.Conditions) {

@@ -46,7 +46,9 @@ var _ = Describe("Remediation of MachinePool Machines", func() {
 	It("deletes the Machines a health check marked, one at a time within the pool's rollout bounds, and the pool replaces their instances", func() {
 		w := newWorld(3)
 		w.running(3)
-		Eventually(func() *corev1beta1.Condition { return conditions.Get(w.status().Conditions, corev1beta1.MachinesHealthyCondition) }).
+		Eventually(func() *corev1beta1.Condition {
+			return conditions.Get(w.status().Conditions, corev1beta1.MachinesHealthyCondition)
+		}).
 			Should(HaveField("Status", corev1.ConditionTrue))
 		Expect(w.v1beta2Condition(corev1beta2.RemediatingCondition)).To(And(Not(BeNil()), HaveField("Reason", remediation.NotRemediatingReason)))
 		before := testutil.ToFloat64(mpmetrics.Remediations.WithLabelValues(w.ns, "workers"))
@@ -56,7 +58,9 @@ var _ = Describe("Remediation of MachinePool Machines", func() {
 			w.markUnhealthy(name)
 		}
 		By("holding the second back while the first is replaced: maxSurge 1 + maxUnavailable 0 allow one at a time")
-		Eventually(func() *corev1beta1.Condition { return conditions.Get(w.status().Conditions, corev1beta1.MachinesHealthyCondition) }).
+		Eventually(func() *corev1beta1.Condition {
+			return conditions.Get(w.status().Conditions, corev1beta1.MachinesHealthyCondition)
+		}).
 			Should(And(HaveField("Status", corev1.ConditionFalse), HaveField("Reason", remediation.RemediatingReason),
 				HaveField("Message", ContainSubstring("1 wait")), HaveField("Message", ContainSubstring("at most 1 of the pool's Machines go at once"))))
 
@@ -75,7 +79,9 @@ var _ = Describe("Remediation of MachinePool Machines", func() {
 			Expect(slices.Contains(w.machineNames(), name)).To(BeFalse(), "Machine %s is gone", name)
 		}
 		Expect(testutil.ToFloat64(mpmetrics.Remediations.WithLabelValues(w.ns, "workers")) - before).To(BeEquivalentTo(2))
-		Eventually(func() *corev1beta1.Condition { return conditions.Get(w.status().Conditions, corev1beta1.MachinesHealthyCondition) }).
+		Eventually(func() *corev1beta1.Condition {
+			return conditions.Get(w.status().Conditions, corev1beta1.MachinesHealthyCondition)
+		}).
 			Should(HaveField("Status", corev1.ConditionTrue))
 		Expect(w.v1beta2Condition(corev1beta2.RemediatingCondition)).To(HaveField("Status", metav1.ConditionFalse))
 
