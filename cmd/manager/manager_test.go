@@ -77,7 +77,7 @@ var _ = Describe("the manager binary", func() {
 			Eventually(session).WithTimeout(30 * time.Second).Should(gexec.Exit(2))
 			Expect(string(session.Err.Contents())).To(ContainSubstring(message))
 		},
-		Entry("unknown controller", "--controllers=machinepool,nodes", `--controllers: unknown controller "nodes"; known: machinepool, machinepoolmachine, simmachinepool`),
+		Entry("unknown controller", "--controllers=machinepool,nodes", `--controllers: unknown controller "nodes"; known: machinepool, machinepoolmachine, machinehealthcheck, simmachinepool`),
 		Entry("webhook port out of range", "--webhook-port=70000", "--webhook-port: 70000 is not a port"),
 		Entry("unsupported TLS version", "--tls-min-version=VersionTLS10", "use VersionTLS12 or VersionTLS13"),
 		Entry("zero concurrency", "--machinepool-concurrency=0", "--machinepool-concurrency must be positive"),
