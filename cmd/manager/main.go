@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -36,6 +38,31 @@ import (
 
 // leaderElectionID names the Lease the manager's replicas compete for.
 const leaderElectionID = "machinepool-operator.cluster.x-k8s.io"
+
+// shard names what a manager with --watch-filter runs as: its own Lease (shards of one install must not block
+// each other) and its user agent (audit logs tell the shards apart). Without a filter: the defaults.
+func shard(watchFilter string) (leaseName, userAgent string) {
+	if watchFilter == "" {
+		return leaderElectionID, "machinepool-operator"
+	}
+	// A label value may hold upper case, '_' and '.', which a Lease name's segment may not; those become '-', and
+	// a short hash of the value keeps two filters that differ only there apart.
+	name := strings.Trim(strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, watchFilter), "-")
+	if name != watchFilter {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(watchFilter))
+		name = fmt.Sprintf("%s-%08x", name, h.Sum32())
+	}
+	return "machinepool-operator-" + name + ".cluster.x-k8s.io", "machinepool-operator (watch-filter=" + watchFilter + ")"
+}
 
 func main() {
 	o := &options{}
@@ -93,7 +120,8 @@ func run(ctx context.Context, o *options) error {
 	}
 	restConfig.QPS = o.kubeAPIQPS
 	restConfig.Burst = o.kubeAPIBurst
-	restConfig.UserAgent = "machinepool-operator"
+	leaseName, userAgent := shard(o.watchFilter)
+	restConfig.UserAgent = userAgent
 
 	minTLS, _ := tlsVersion(o.tlsMinVersion) // validated with the flags
 	var webhookServer webhook.Server
@@ -109,17 +137,20 @@ func run(ctx context.Context, o *options) error {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{o.namespace: {}}
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.probeAddr,
-		PprofBindAddress:        o.pprofAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        leaderElectionID,
-		LeaderElectionNamespace: o.leaderElectionNS,
-		LeaseDuration:           &o.leaseDuration,
-		RenewDeadline:           &o.renewDeadline,
-		RetryPeriod:             &o.retryPeriod,
-		Cache:                   cacheOpts,
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress:       o.pprofAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       leaseName,
+		// The manager exits right after it stops, so handing the Lease back at once is safe: the next replica
+		// takes over within its retry period instead of waiting out the lease.
+		LeaderElectionReleaseOnCancel: true,
+		LeaderElectionNamespace:       o.leaderElectionNS,
+		LeaseDuration:                 &o.leaseDuration,
+		RenewDeadline:                 &o.renewDeadline,
+		RetryPeriod:                   &o.retryPeriod,
+		Cache:                         cacheOpts,
 		// Provider objects of any kind are read as unstructured objects; serve them from the cache too.
 		Client:        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		WebhookServer: webhookServer,
@@ -167,8 +198,9 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		return nil
 	}
 	// One client per workload cluster, shared by every controller: one Node watch and one health probe each.
+	_, userAgent := shard(o.watchFilter)
 	tracker := workload.NewTracker(mgr.GetAPIReader(), mgr.GetScheme(), workload.Options{
-		QPS: o.workloadClientQPS, Burst: o.workloadClientBurst,
+		QPS: o.workloadClientQPS, Burst: o.workloadClientBurst, UserAgent: userAgent,
 	})
 	if err := mgr.Add(tracker); err != nil {
 		return err

@@ -13,6 +13,8 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
@@ -68,6 +70,28 @@ var _ = Describe("the manager binary", func() {
 		Eventually(func() int { return statusOf(probe + "/readyz") }).WithTimeout(30 * time.Second).Should(Equal(http.StatusOK))
 		session.Terminate()
 		Eventually(session).WithTimeout(30 * time.Second).Should(gexec.Exit(0))
+	})
+
+	It("runs shards side by side, each electing a leader on its own Lease, and hands the Lease back on SIGTERM", func() {
+		holder := func(name string) func() string {
+			return func() string {
+				lease := &coordinationv1.Lease{}
+				if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, lease); err != nil || lease.Spec.HolderIdentity == nil {
+					return ""
+				}
+				return *lease.Spec.HolderIdentity
+			}
+		}
+		startManager("--leader-elect", "--leader-elect-namespace=default", "--watch-filter=a")
+		b, _ := startManager("--leader-elect", "--leader-elect-namespace=default", "--watch-filter=b", "--webhook-port=0")
+		Eventually(holder("machinepool-operator-a.cluster.x-k8s.io")).WithTimeout(30 * time.Second).ShouldNot(BeEmpty())
+		Eventually(holder("machinepool-operator-b.cluster.x-k8s.io")).WithTimeout(30*time.Second).ShouldNot(BeEmpty(), "shard b is not blocked by shard a")
+		Eventually(b.Err).Should(gbytes.Say(`Successfully acquired lease.*default/machinepool-operator-b\.cluster\.x-k8s\.io`))
+
+		b.Terminate()
+		Eventually(b).WithTimeout(30 * time.Second).Should(gexec.Exit(0))
+		Expect(holder("machinepool-operator-b.cluster.x-k8s.io")()).To(BeEmpty(), "the Lease is released at once, not left to expire")
+		Expect(holder("machinepool-operator-a.cluster.x-k8s.io")()).NotTo(BeEmpty())
 	})
 
 	DescribeTable("refuses bad flags with exit code 2 and a message naming the flag",

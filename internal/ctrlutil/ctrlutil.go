@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,6 +26,21 @@ func WatchFilter(value string) predicate.Predicate {
 	return predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return value == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == value
 	})
+}
+
+// FollowWatchFilter gives obj its owner's cluster.x-k8s.io/watch-filter label, or removes it when the owner
+// has none: what a sharded manager creates for a pool stays in that pool's shard, and moves with it.
+func FollowWatchFilter(obj, owner metav1.Object) {
+	labels := obj.GetLabels()
+	if v, ok := owner.GetLabels()[corev1beta1.WatchFilterLabel]; ok {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[corev1beta1.WatchFilterLabel] = v
+	} else {
+		delete(labels, corev1beta1.WatchFilterLabel)
+	}
+	obj.SetLabels(labels)
 }
 
 // NotOwnStatus drops the update events that change only an object's status (a controller's own status

@@ -25,6 +25,26 @@ func TestWatchFilter(t *testing.T) {
 	}
 }
 
+func TestFollowWatchFilter(t *testing.T) {
+	pool := func(labels map[string]string) *corev1beta1.MachinePool {
+		return &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Labels: labels}}
+	}
+	obj := pool(nil)
+	FollowWatchFilter(obj, pool(map[string]string{corev1beta1.WatchFilterLabel: "a", "other": "x"}))
+	if got := obj.Labels; len(got) != 1 || got[corev1beta1.WatchFilterLabel] != "a" {
+		t.Errorf("from a labelled owner: labels %v, want only the watch filter a", got)
+	}
+	FollowWatchFilter(obj, pool(map[string]string{corev1beta1.WatchFilterLabel: "b"}))
+	if got := obj.Labels[corev1beta1.WatchFilterLabel]; got != "b" {
+		t.Errorf("owner relabelled to b: got %q", got)
+	}
+	obj.Labels["kept"] = "1"
+	FollowWatchFilter(obj, pool(nil))
+	if _, ok := obj.Labels[corev1beta1.WatchFilterLabel]; ok || obj.Labels["kept"] != "1" {
+		t.Errorf("owner without the label: labels %v, want the filter gone and the rest kept", obj.Labels)
+	}
+}
+
 func TestNotOwnStatus(t *testing.T) {
 	base := &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Generation: 1, Labels: map[string]string{"a": "1"}}}
 	for _, tc := range []struct {

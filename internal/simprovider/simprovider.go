@@ -25,7 +25,7 @@ type Options struct {
 	Workload *workload.Tracker
 	// Heartbeat is how often a simulated instance refreshes its Node; default 40s.
 	Heartbeat time.Duration
-	// WatchFilter restricts the SimMachinePool controller to objects with cluster.x-k8s.io/watch-filter=<value>.
+	// WatchFilter restricts the provider's controllers to objects with cluster.x-k8s.io/watch-filter=<value>.
 	WatchFilter string
 	// Seed makes the simulated cloud's boot jitter repeatable; 0 picks one from the clock.
 	Seed int64
@@ -51,10 +51,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*sim.Cloud, err
 		return nil, err
 	}
 	measured := cloud.WithMetrics(simCloud, "sim")
-	if err := (&simcluster.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+	if err := (&simcluster.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), WatchFilter: opts.WatchFilter}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&simmachinepoolmachine.Reconciler{Client: mgr.GetClient(), Cloud: measured}).SetupWithManager(mgr); err != nil {
+	if err := (&simmachinepoolmachine.Reconciler{Client: mgr.GetClient(), Cloud: measured, WatchFilter: opts.WatchFilter}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	return simCloud, (&simmachinepool.Reconciler{

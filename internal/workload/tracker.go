@@ -73,6 +73,8 @@ type Options struct {
 	HealthInterval time.Duration
 	// WrapTransport, when set, wraps the HTTP transport of every workload client (instrumentation).
 	WrapTransport transport.WrapperFunc
+	// UserAgent names the manager in the workload clusters' audit logs; default "machinepool-operator".
+	UserAgent string
 }
 
 // Tracker keeps one client per workload cluster for every controller of the manager: the manager builds one
@@ -118,6 +120,9 @@ func NewTracker(secrets client.Reader, scheme *runtime.Scheme, opts Options) *Tr
 	}
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = 10 * time.Second
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "machinepool-operator"
 	}
 	return &Tracker{secrets: secrets, scheme: scheme, opts: opts, entries: map[types.NamespacedName]*entry{}}
 }
@@ -331,7 +336,7 @@ func (t *Tracker) build(ctx context.Context, cluster types.NamespacedName) (*Clu
 	if t.opts.WrapTransport != nil {
 		cfg.Wrap(t.opts.WrapTransport)
 	}
-	cfg.UserAgent = "machinepool-operator"
+	cfg.UserAgent = t.opts.UserAgent
 	cfg.Timeout = 30 * time.Second
 	// Only built-in kinds are read and written here: protobuf costs the API server (and this process) less
 	// than JSON for every Node list, watch event and patch response, as kubelets and core controllers do.

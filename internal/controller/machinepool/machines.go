@@ -29,6 +29,7 @@ import (
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	"github.com/machinepool-operator/machinepool-operator/internal/contract"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/remediation"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -171,6 +172,7 @@ func desiredMachine(pool *corev1beta1.MachinePool, infraMachine *unstructured.Un
 	maps.Copy(m.Annotations, pool.Spec.Template.Annotations)
 	maps.Copy(m.Labels, pool.Spec.Template.Labels)
 	maps.Copy(m.Labels, selector)
+	ctrlutil.FollowWatchFilter(m, pool)
 	ownerRef := metav1.NewControllerRef(pool, corev1beta1.GroupVersion.WithKind("MachinePool"))
 	if i := indexOfOwner(m.OwnerReferences, pool.UID); i >= 0 {
 		m.OwnerReferences[i] = *ownerRef

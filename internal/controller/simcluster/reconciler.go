@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -22,6 +23,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
@@ -40,13 +42,15 @@ const (
 type Reconciler struct {
 	Client    client.Client
 	APIReader client.Reader
+	// WatchFilter, when set, restricts the controller to SimClusters labelled cluster.x-k8s.io/watch-filter=<value>.
+	WatchFilter string
 }
 
 // SetupWithManager registers the controller; kubeconfig Secret changes requeue the SimClusters naming them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("simcluster").
-		For(&infrav1beta1.SimCluster{}).
+		For(&infrav1beta1.SimCluster{}, builder.WithPredicates(ctrlutil.WatchFilter(r.WatchFilter))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clustersForSecret)).
 		Complete(patch.RetryConflicts(r))
 }

@@ -22,6 +22,7 @@ import (
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 )
 
 // InfrastructureMachineKind is the kind of the per-instance objects a SimMachinePool keeps.
@@ -141,6 +142,7 @@ func (r *Reconciler) ensureInfraMachine(ctx context.Context, smp *infrav1beta1.S
 		m.Labels = map[string]string{}
 	}
 	maps.Copy(m.Labels, corev1beta1.MachinePoolLabels(pool.ClusterName, pool.Name))
+	ctrlutil.FollowWatchFilter(m, smp)
 	if !ownedBy(m, smp) {
 		// A plain owner: the Machine becomes the controller once it exists.
 		m.OwnerReferences = append(m.OwnerReferences, metav1.OwnerReference{APIVersion: infrav1beta1.GroupVersion.String(),

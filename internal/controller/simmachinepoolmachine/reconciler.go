@@ -9,11 +9,13 @@ import (
 
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 )
 
@@ -28,13 +30,16 @@ const ControllerName = "simmachinepoolmachine"
 type Reconciler struct {
 	Client client.Client
 	Cloud  cloud.Cloud
+	// WatchFilter, when set, restricts the controller to SimMachinePoolMachines labelled
+	// cluster.x-k8s.io/watch-filter=<value> (the SimMachinePool controller copies its pool's label onto them).
+	WatchFilter string
 }
 
 // SetupWithManager registers the SimMachinePoolMachine finalizer controller.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&infrav1beta1.SimMachinePoolMachine{}).
+		For(&infrav1beta1.SimMachinePoolMachine{}, builder.WithPredicates(ctrlutil.WatchFilter(r.WatchFilter))).
 		Complete(patch.RetryConflicts(r))
 }
 
