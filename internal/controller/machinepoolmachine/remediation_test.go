@@ -2,6 +2,7 @@ package machinepoolmachine_test
 
 import (
 	"slices"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -12,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	mpmetrics "github.com/machinepool-operator/machinepool-operator/internal/metrics"
@@ -54,15 +57,37 @@ var _ = Describe("Remediation of MachinePool Machines", func() {
 		before := testutil.ToFloat64(mpmetrics.Remediations.WithLabelValues(w.ns, "workers"))
 
 		victims := w.machineNames()[:2]
+		By("holding the first victim's infra machine with a finalizer of the test's, so that its Machine stays in deletion")
+		hold := func(add bool) {
+			Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				im := &infrav1beta1.SimMachinePoolMachine{}
+				if err := k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: victims[0]}, im); err != nil {
+					return err
+				}
+				if add {
+					controllerutil.AddFinalizer(im, "test.machinepool-operator.io/hold")
+				} else {
+					controllerutil.RemoveFinalizer(im, "test.machinepool-operator.io/hold")
+				}
+				return k8s.Update(ctx, im)
+			})).To(Succeed())
+		}
+		hold(true)
 		for _, name := range victims {
 			w.markUnhealthy(name)
 		}
 		By("holding the second back while the first is replaced: maxSurge 1 + maxUnavailable 0 allow one at a time")
 		Eventually(func() *corev1beta1.Condition {
 			return conditions.Get(w.status().Conditions, corev1beta1.MachinesHealthyCondition)
-		}).
-			Should(And(HaveField("Status", corev1.ConditionFalse), HaveField("Reason", remediation.RemediatingReason),
-				HaveField("Message", ContainSubstring("1 wait")), HaveField("Message", ContainSubstring("at most 1 of the pool's Machines go at once"))))
+		}).Should(And(HaveField("Status", corev1.ConditionFalse), HaveField("Reason", remediation.RemediatingReason),
+			HaveField("Message", ContainSubstring("replacing 1 unhealthy Machines: "+victims[0]+" (UnhealthyNode: ")),
+			HaveField("Message", ContainSubstring("1 wait ("+victims[1]+")")), HaveField("Message", ContainSubstring("at most 1 of the pool's Machines go at once"))))
+		Expect(w.v1beta2Condition(corev1beta2.RemediatingCondition)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", remediation.RemediatingReason)))
+		Consistently(func() bool {
+			m := &capi.Machine{}
+			return k8s.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: victims[1]}, m) == nil && m.DeletionTimestamp.IsZero()
+		}, 2*time.Second).Should(BeTrue(), "the second is not deleted while the first is in flight")
+		hold(false)
 
 		By("the pool returning to 3 Running Machines, none of them a victim")
 		Eventually(func() []string {
