@@ -99,29 +99,36 @@ var _ = Describe("the manager binary with the simulated cloud", func() {
 
 // newSimWorld creates, in a new namespace, a Cluster whose infrastructure is ready (Cluster API's CRDs are
 // installed in this suite), the kubeconfig and bootstrap Secrets, and a MachinePool on a SimMachinePool.
-func newSimWorld(replicas int32) (string, *corev1beta1.MachinePool) {
+// Each change is applied to the Cluster, SimMachinePool and MachinePool before they are created.
+func newSimWorld(replicas int32, changes ...func(client.Object)) (string, *corev1beta1.MachinePool) {
 	GinkgoHelper()
-	return newSimWorldWith(replicas, workloadKubeconfig)
+	return newSimWorldWith(replicas, workloadKubeconfig, changes...)
 }
 
 // newSimWorldWith is newSimWorld reaching the workload cluster with the given kubeconfig.
-func newSimWorldWith(replicas int32, workloadKubeconfig []byte) (string, *corev1beta1.MachinePool) {
+func newSimWorldWith(replicas int32, workloadKubeconfig []byte, changes ...func(client.Object)) (string, *corev1beta1.MachinePool) {
 	GinkgoHelper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sim-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	cluster := newObject("cluster.x-k8s.io/v1beta1", "Cluster", ns.Name, "local")
-	Expect(k8s.Create(ctx, cluster)).To(Succeed())
+	apply := func(o client.Object) client.Object {
+		for _, change := range changes {
+			change(o)
+		}
+		return o
+	}
+	Expect(k8s.Create(ctx, apply(cluster))).To(Succeed())
 	mergeStatus(cluster, map[string]any{"infrastructureReady": true})
 	Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "local-kubeconfig"},
 		Data: map[string][]byte{"value": workloadKubeconfig}})).To(Succeed())
 	Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "pool-bootstrap"},
 		Data: map[string][]byte{"value": []byte("#cloud-config\n")}})).To(Succeed())
-	Expect(k8s.Create(ctx, &infrav1beta1.SimMachinePool{
+	Expect(k8s.Create(ctx, apply(&infrav1beta1.SimMachinePool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "pool"},
 		Spec: infrav1beta1.SimMachinePoolSpec{Simulation: &infrav1beta1.Simulation{
 			BootDelay: &metav1.Duration{Duration: 200 * time.Millisecond},
 		}},
-	})).To(Succeed())
+	}))).To(Succeed())
 	pool := &corev1beta1.MachinePool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "pool"},
 		Spec: corev1beta1.MachinePoolSpec{ClusterName: "local", Replicas: ptr.To(replicas),
@@ -131,7 +138,7 @@ func newSimWorldWith(replicas int32, workloadKubeconfig []byte) (string, *corev1
 				InfrastructureRef: corev1.ObjectReference{APIVersion: infrav1beta1.GroupVersion.String(), Kind: "SimMachinePool", Name: "pool", Namespace: ns.Name},
 			}}},
 	}
-	Expect(k8s.Create(ctx, pool)).To(Succeed())
+	Expect(k8s.Create(ctx, apply(pool))).To(Succeed())
 	DeferCleanup(func() {
 		if !CurrentSpecReport().Failed() {
 			return
@@ -174,6 +181,64 @@ func simNodesOf(ns string) []string {
 		if node.Annotations["cluster.x-k8s.io/cluster-namespace"] == ns {
 			out = append(out, node.Spec.ProviderID)
 		}
+	}
+	return out
+}
+
+var _ = Describe("two managers sharding pools by --watch-filter", func() {
+	It("each reconciles only its shard's pools, their Machines carry the shard's label, and a relabelled pool moves", func() {
+		startManager("--watch-filter=a")
+		startManager("--watch-filter=b", "--webhook-port=0")
+		nsA, poolA := newSimWorld(2, shardLabel("a"))
+		nsB, poolB := newSimWorld(2, shardLabel("b"))
+		Eventually(poolStatusOf(poolA)).WithTimeout(60 * time.Second).Should(runningWith(2))
+		Eventually(poolStatusOf(poolB)).WithTimeout(60 * time.Second).Should(runningWith(2))
+		Eventually(func() []string { return machineShards(nsA) }).Should(Equal([]string{"a", "a"}))
+		Eventually(func() []string { return machineShards(nsB) }).Should(Equal([]string{"b", "b"}))
+		Expect(writers(poolA)).To(And(ContainElement("machinepool-operator (watch-filter=a)"), Not(ContainElement(ContainSubstring("watch-filter=b")))))
+		Expect(writers(poolB)).To(And(ContainElement("machinepool-operator (watch-filter=b)"), Not(ContainElement(ContainSubstring("watch-filter=a")))))
+
+		By("relabelling pool a's objects to shard b: its Machines follow, and shard b scales it")
+		for _, obj := range []client.Object{&corev1beta1.MachinePool{}, &infrav1beta1.SimMachinePool{}} {
+			Expect(k8s.Get(ctx, client.ObjectKey{Namespace: nsA, Name: "pool"}, obj)).To(Succeed())
+			obj.GetLabels()[corev1beta1.WatchFilterLabel] = "b"
+			Expect(k8s.Update(ctx, obj)).To(Succeed())
+		}
+		Eventually(func() []string { return machineShards(nsA) }).WithTimeout(30 * time.Second).Should(Equal([]string{"b", "b"}))
+		scale(poolA, 3)
+		Eventually(poolStatusOf(poolA)).WithTimeout(60 * time.Second).Should(runningWith(3))
+		Eventually(func() []string { return machineShards(nsA) }).Should(Equal([]string{"b", "b", "b"}))
+		Expect(writers(poolA)).To(ContainElement("machinepool-operator (watch-filter=b)"))
+	})
+})
+
+// shardLabel puts a pool's objects in a shard.
+func shardLabel(shard string) func(client.Object) {
+	return func(o client.Object) {
+		o.SetLabels(map[string]string{corev1beta1.WatchFilterLabel: shard})
+	}
+}
+
+// machineShards lists the watch-filter label of each Machine in the namespace.
+func machineShards(ns string) []string {
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion("cluster.x-k8s.io/v1beta1")
+	list.SetKind("MachineList")
+	Expect(k8s.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+	var out []string
+	for _, m := range list.Items {
+		out = append(out, m.GetLabels()[corev1beta1.WatchFilterLabel])
+	}
+	return out
+}
+
+// writers are the field managers that wrote the pool, which a manager names after its user agent.
+func writers(pool *corev1beta1.MachinePool) []string {
+	got := &corev1beta1.MachinePool{}
+	Expect(k8s.Get(ctx, client.ObjectKeyFromObject(pool), got)).To(Succeed())
+	var out []string
+	for _, mf := range got.ManagedFields {
+		out = append(out, mf.Manager)
 	}
 	return out
 }
