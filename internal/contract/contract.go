@@ -3,7 +3,9 @@ package contract
 import (
 	"errors"
 	"strings"
+	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/version"
 )
@@ -30,6 +32,7 @@ var (
 	clusterPaused           = path{"spec", "paused"}
 	clusterInfraReady       = path{"status", "infrastructureReady"}
 	clusterInfraProvisioned = path{"status", "initialization", "infrastructureProvisioned"}
+	clusterConditions       = path{"status", "conditions"}
 )
 
 // Failure is a provider's report of a terminal problem: status.failureReason and status.failureMessage.
@@ -148,6 +151,25 @@ func (cluster) Paused(u *unstructured.Unstructured) (bool, error) {
 // status.initialization.infrastructureProvisioned (v1beta2).
 func (cluster) InfrastructureReady(u *unstructured.Unstructured) (bool, error) {
 	return readEither(u, clusterInfraReady, clusterInfraProvisioned)
+}
+
+// TrueSince is when the Cluster's v1beta1 condition of type t (status.conditions) became True; nil while it is
+// not True. An unreadable lastTransitionTime reads as the zero time.
+func (cluster) TrueSince(u *unstructured.Unstructured, t string) *metav1.Time {
+	list, _, _ := unstructured.NestedSlice(u.Object, clusterConditions...)
+	for _, c := range list {
+		m, _ := c.(map[string]any)
+		if m["type"] != t || m["status"] != "True" {
+			continue
+		}
+		ts, _ := m["lastTransitionTime"].(string)
+		parsed, err := time.Parse(time.RFC3339, ts)
+		if err != nil {
+			parsed = time.Time{}
+		}
+		return &metav1.Time{Time: parsed}
+	}
+	return nil
 }
 
 // ContractLabel is the label a provider's CRD carries to name the API versions that follow Cluster API's

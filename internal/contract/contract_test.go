@@ -2,6 +2,7 @@ package contract
 
 import (
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -85,6 +86,16 @@ func TestBootstrapConfigAndCluster(t *testing.T) {
 	c = object(t, `{kind: Cluster, status: {infrastructureReady: false}}`)
 	if ready, err := Cluster.InfrastructureReady(c); err != nil || ready {
 		t.Errorf("InfrastructureReady = %v, %v; want false", ready, err)
+	}
+	c = object(t, `{kind: Cluster, status: {conditions: [{type: ControlPlaneInitialized, status: "True", lastTransitionTime: "2026-01-02T03:04:05Z"},
+		{type: InfrastructureReady, status: "False", lastTransitionTime: "2026-01-02T03:04:05Z"}]}}`)
+	if got := Cluster.TrueSince(c, "ControlPlaneInitialized"); got == nil || got.UTC().Format(time.RFC3339) != "2026-01-02T03:04:05Z" {
+		t.Errorf("TrueSince(ControlPlaneInitialized) = %v, want 2026-01-02T03:04:05Z", got)
+	}
+	for _, typ := range []string{"InfrastructureReady", "Ready"} {
+		if got := Cluster.TrueSince(c, typ); got != nil {
+			t.Errorf("TrueSince(%s) = %v, want nil (False or absent)", typ, got)
+		}
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
 	mpmetrics "github.com/machinepool-operator/machinepool-operator/internal/metrics"
@@ -93,6 +94,17 @@ func (r Result) Condition(p Pool) (active bool, reason, message string) {
 			len(r.Waiting), strings.Join(r.Waiting, ", "), max(p.Budget, 1), len(r.InFlight)))
 	}
 	return true, RemediatingReason, strings.Join(parts, "; ")
+}
+
+// MarkMachinesHealthy sets the v1beta1 MachinesHealthy condition of the object that remediates (the pool, or
+// the infrastructure pool next to Cluster API core) from a result: False, Warning, while Machines wait for or are
+// in remediation.
+func (r Result) MarkMachinesHealthy(list *corev1beta1.Conditions, p Pool) {
+	if active, reason, message := r.Condition(p); active {
+		conditions.MarkFalse(list, corev1beta1.MachinesHealthyCondition, reason, corev1beta1.ConditionSeverityWarning, "%s", message)
+	} else {
+		conditions.MarkTrue(list, corev1beta1.MachinesHealthyCondition)
+	}
 }
 
 // Machines remediates the pool's Machines: those marked OwnerRemediated=False and not yet deleting are deleted,

@@ -40,6 +40,7 @@ import (
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/capi"
 	"github.com/machinepool-operator/machinepool-operator/internal/conditions"
+	"github.com/machinepool-operator/machinepool-operator/internal/contract"
 	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/patch"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
@@ -309,7 +310,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	if cluster != nil {
-		if paused, _, _ := unstructured.NestedBool(cluster.Object, "spec", "paused"); paused {
+		if paused, _ := contract.Cluster.Paused(cluster); paused {
 			return ctrl.Result{}, nil
 		}
 	}
@@ -356,24 +357,6 @@ func (r *Reconciler) getCluster(ctx context.Context, hc *capi.MachineHealthCheck
 	return u, nil
 }
 
-// trueSince returns when a Cluster's v1beta1 condition became True, or nil while it is not True.
-func trueSince(cluster *unstructured.Unstructured, t string) *metav1.Time {
-	list, _, _ := unstructured.NestedSlice(cluster.Object, "status", "conditions")
-	for _, c := range list {
-		m, _ := c.(map[string]any)
-		if m["type"] != t || m["status"] != string(corev1.ConditionTrue) {
-			continue
-		}
-		ts, _ := m["lastTransitionTime"].(string)
-		parsed, err := time.Parse(time.RFC3339, ts)
-		if err != nil {
-			parsed = time.Time{}
-		}
-		return &metav1.Time{Time: parsed}
-	}
-	return nil
-}
-
 // workloadState fills in what the workload cluster's client says: whether its Nodes can be trusted now, and
 // when it last came back. It returns why they cannot be read, if so. A kubeconfig Secret appearing and a health
 // change requeue the health check; a client that could not be built is retried (unreachableRetry).
@@ -398,8 +381,8 @@ func (r *Reconciler) workloadState(ctx context.Context, hc *capi.MachineHealthCh
 func (r *Reconciler) reconcile(ctx context.Context, hc *capi.MachineHealthCheck, cluster *unstructured.Unstructured) (ctrl.Result, error) {
 	state := clusterState{standalone: cluster == nil}
 	if cluster != nil {
-		state.controlPlaneInitialized = trueSince(cluster, "ControlPlaneInitialized")
-		state.infrastructureReady = trueSince(cluster, string(corev1beta1.InfrastructureReadyCondition))
+		state.controlPlaneInitialized = contract.Cluster.TrueSince(cluster, "ControlPlaneInitialized")
+		state.infrastructureReady = contract.Cluster.TrueSince(cluster, string(corev1beta1.InfrastructureReadyCondition))
 	}
 	wc, unreachable, retry := r.workloadState(ctx, hc, &state)
 	targets, err := r.targets(ctx, hc, wc, state.reachable)
@@ -587,9 +570,6 @@ func (r *Reconciler) mark(ctx context.Context, hc *capi.MachineHealthCheck, t ta
 	default:
 		return nil
 	}
-	if equalConditions(original, m, owned) {
-		return nil
-	}
 	if err := patch.Apply(ctx, r.Client, original, m, patch.OwnedConditions(owned...)); err != nil {
 		return err
 	}
@@ -598,16 +578,6 @@ func (r *Reconciler) mark(ctx context.Context, hc *capi.MachineHealthCheck, t ta
 			"Machine %s has been marked as unhealthy by MachineHealthCheck %s: %s", klog.KObj(m), hc.Name, v.message)
 	}
 	return nil
-}
-
-func equalConditions(a, b *capi.Machine, types []string) bool {
-	for _, t := range types {
-		ca, cb := conditions.Get(a.Status.Conditions, corev1beta1.ConditionType(t)), conditions.Get(b.Status.Conditions, corev1beta1.ConditionType(t))
-		if (ca == nil) != (cb == nil) || ca != nil && (ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message || ca.Severity != cb.Severity) {
-			return false
-		}
-	}
-	return true
 }
 
 // event records an event of the health check's (action HealthCheck).

@@ -47,12 +47,7 @@ func (r *Reconciler) remediate(ctx context.Context, s *scope, machines []capi.Ma
 		r.event(ctx, pool, corev1.EventTypeNormal, remediation.MachineRemediatedReason, "Remediate", "%s", started.Event())
 	}
 	s.remediation = &remediationState{pool: p, result: res}
-	active, reason, message := res.Condition(p)
-	if active {
-		conditions.MarkFalse(&pool.Status.Conditions, corev1beta1.MachinesHealthyCondition, reason, corev1beta1.ConditionSeverityWarning, "%s", message)
-	} else {
-		conditions.MarkTrue(&pool.Status.Conditions, corev1beta1.MachinesHealthyCondition)
-	}
+	res.MarkMachinesHealthy(&pool.Status.Conditions, p)
 	return err
 }
 

@@ -40,10 +40,6 @@ func (r *Reconciler) remediate(ctx context.Context, smp *infrav1beta1.SimMachine
 	for _, started := range res.Started {
 		r.event(ctx, smp, corev1.EventTypeNormal, remediation.MachineRemediatedReason, "Remediate", "%s", started.Event())
 	}
-	if active, reason, message := res.Condition(p); active {
-		conditions.MarkFalse(&smp.Status.Conditions, corev1beta1.MachinesHealthyCondition, reason, corev1beta1.ConditionSeverityWarning, "%s", message)
-	} else {
-		conditions.MarkTrue(&smp.Status.Conditions, corev1beta1.MachinesHealthyCondition)
-	}
+	res.MarkMachinesHealthy(&smp.Status.Conditions, p)
 	return err
 }
