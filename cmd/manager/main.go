@@ -209,7 +209,7 @@ func setupControllers(ctx context.Context, mgr ctrl.Manager, o *options) error {
 		watchFilter:     o.watchFilter,
 		poolConcurrency: o.poolConcurrency,
 		workload:        tracker,
-		simHeartbeat:    o.simHeartbeat,
+		simHeartbeat:    o.simHeartbeatInterval(),
 		poolController:  o.enabled(machinePoolController),
 	}
 	for _, name := range o.controllers {

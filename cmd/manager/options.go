@@ -87,7 +87,7 @@ func newFlagSet(o *options) *pflag.FlagSet {
 	fs.IntVar(&o.workloadClientBurst, "workload-client-burst", 1000,
 		"Burst of queries the manager may send to each workload cluster's API server.")
 	fs.DurationVar(&o.simHeartbeat, "sim-heartbeat-interval", 40*time.Second,
-		"How often a simulated instance refreshes its Node's Ready condition; longer keeps large simulated pools cheap.")
+		"How often a simulated instance refreshes its Node's Ready condition; longer keeps large simulated pools cheap, 0 turns heartbeats off (status written on registration and on changes only).")
 	feature.MutableGates.AddFlag(fs)
 
 	o.logs = logsv1.NewLoggingConfiguration()
@@ -132,8 +132,8 @@ func (o *options) validate() error {
 			problems = append(problems, fmt.Sprintf("%s must be positive, not %v", p.name, p.value))
 		}
 	}
-	if o.simHeartbeat < time.Second {
-		problems = append(problems, fmt.Sprintf("--sim-heartbeat-interval must be at least 1s, not %s", o.simHeartbeat))
+	if o.simHeartbeat != 0 && o.simHeartbeat < time.Second {
+		problems = append(problems, fmt.Sprintf("--sim-heartbeat-interval must be 0 (off) or at least 1s, not %s", o.simHeartbeat))
 	}
 	if o.syncPeriod <= 0 {
 		problems = append(problems, fmt.Sprintf("--sync-period must be positive, not %s", o.syncPeriod))
@@ -156,4 +156,12 @@ func tlsVersion(name string) (uint16, error) {
 		return tls.VersionTLS13, nil
 	}
 	return 0, fmt.Errorf("--tls-min-version: %q is not supported; use VersionTLS12 or VersionTLS13", name)
+}
+
+// simHeartbeatInterval is the simulated kubelets' heartbeat as simprovider.Options takes it: negative for none.
+func (o *options) simHeartbeatInterval() time.Duration {
+	if o.simHeartbeat == 0 {
+		return -1
+	}
+	return o.simHeartbeat
 }

@@ -3,6 +3,9 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
@@ -99,13 +103,13 @@ var _ = Describe("the manager binary with the simulated cloud", func() {
 
 // newSimWorld creates, in a new namespace, a Cluster whose infrastructure is ready (Cluster API's CRDs are
 // installed in this suite), the kubeconfig and bootstrap Secrets, and a MachinePool on a SimMachinePool.
-// Each change is applied to the Cluster, SimMachinePool and MachinePool before they are created.
-func newSimWorld(replicas int32, changes ...func(client.Object)) (string, *corev1beta1.MachinePool) {
+func newSimWorld(replicas int32) (string, *corev1beta1.MachinePool) {
 	GinkgoHelper()
-	return newSimWorldWith(replicas, workloadKubeconfig, changes...)
+	return newSimWorldWith(replicas, workloadKubeconfig)
 }
 
-// newSimWorldWith is newSimWorld reaching the workload cluster with the given kubeconfig.
+// newSimWorldWith is newSimWorld reaching the workload cluster with the given kubeconfig; each change is applied
+// to the Cluster, SimMachinePool and MachinePool before they are created.
 func newSimWorldWith(replicas int32, workloadKubeconfig []byte, changes ...func(client.Object)) (string, *corev1beta1.MachinePool) {
 	GinkgoHelper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "sim-"}}
@@ -187,16 +191,53 @@ func simNodesOf(ns string) []string {
 
 var _ = Describe("two managers sharding pools by --watch-filter", func() {
 	It("each reconciles only its shard's pools, their Machines carry the shard's label, and a relabelled pool moves", func() {
-		startManager("--watch-filter=a")
-		startManager("--watch-filter=b", "--webhook-port=0")
-		nsA, poolA := newSimWorld(2, shardLabel("a"))
-		nsB, poolB := newSimWorld(2, shardLabel("b"))
+		// Each shard is its own management cluster user, so the management API server's audit log tells them
+		// apart by user and by user agent; in the workload cluster both use the same kubeconfig (shardedUser's),
+		// so only the user agent does.
+		start := time.Now()
+		startManager("--kubeconfig="+shardKubeconfig("shard-a"), "--watch-filter=a")
+		startManager("--kubeconfig="+shardKubeconfig("shard-b"), "--watch-filter=b", "--webhook-port=0")
+		workload := auditedKubeconfig(shardedUser)
+		nsA, poolA := newSimWorldWith(2, workload, shardLabel("a"))
+		nsB, poolB := newSimWorldWith(2, workload, shardLabel("b"))
 		Eventually(poolStatusOf(poolA)).WithTimeout(60 * time.Second).Should(runningWith(2))
 		Eventually(poolStatusOf(poolB)).WithTimeout(60 * time.Second).Should(runningWith(2))
 		Eventually(func() []string { return machineShards(nsA) }).Should(Equal([]string{"a", "a"}))
 		Eventually(func() []string { return machineShards(nsB) }).Should(Equal([]string{"b", "b"}))
 		Expect(writers(poolA)).To(And(ContainElement("machinepool-operator (watch-filter=a)"), Not(ContainElement(ContainSubstring("watch-filter=b")))))
 		Expect(writers(poolB)).To(And(ContainElement("machinepool-operator (watch-filter=b)"), Not(ContainElement(ContainSubstring("watch-filter=a")))))
+
+		By("the audit logs: each shard touched only its own pool's objects and Nodes, naming itself in its user agent")
+		time.Sleep(1500 * time.Millisecond) // the audit log's batch wait
+		shardTouches := map[string]string{"a": nsA, "b": nsB}
+		nodesOf := map[string][]string{"a": nodeNamesOf(nsA), "b": nodeNamesOf(nsB)}
+		for shard, ns := range shardTouches {
+			other := map[string]string{"a": "b", "b": "a"}[shard]
+			writes := 0
+			for _, e := range auditEvents(managementAudit, start) {
+				if e.User.Username != "shard-"+shard {
+					continue
+				}
+				Expect(e.UserAgent).To(HavePrefix("machinepool-operator (watch-filter="+shard+")"), "%s %s/%s", e.Verb, e.Object.Resource, e.Object.Name)
+				Expect(e.Object.Namespace).NotTo(Equal(shardTouches[other]), "shard %s: %s %s %s/%s", shard, e.Verb, e.Object.Resource, e.Object.Namespace, e.Object.Name)
+				if e.Object.Namespace == ns && isWrite(e.Verb) {
+					writes++
+				}
+			}
+			Expect(writes).To(BeNumerically(">", 0), "shard %s wrote its own pool's objects", shard)
+			nodeWrites := 0
+			for _, e := range auditEvents(workloadAudit, start) {
+				if !strings.Contains(e.UserAgent, "watch-filter="+shard+")") || e.Object.Resource != "nodes" || e.Object.Name == "" {
+					continue
+				}
+				Expect(nodesOf[other]).NotTo(ContainElement(e.Object.Name), "shard %s: %s Node %s", shard, e.Verb, e.Object.Name)
+				if isWrite(e.Verb) {
+					Expect(nodesOf[shard]).To(ContainElement(e.Object.Name), "shard %s: %s Node %s", shard, e.Verb, e.Object.Name)
+					nodeWrites++
+				}
+			}
+			Expect(nodeWrites).To(BeNumerically(">", 0), "shard %s registered and adopted its pool's Nodes", shard)
+		}
 
 		By("relabelling pool a's objects to shard b: its Machines follow, and shard b scales it")
 		for _, obj := range []client.Object{&corev1beta1.MachinePool{}, &infrav1beta1.SimMachinePool{}} {
@@ -211,6 +252,36 @@ var _ = Describe("two managers sharding pools by --watch-filter", func() {
 		Expect(writers(poolA)).To(ContainElement("machinepool-operator (watch-filter=b)"))
 	})
 })
+
+// shardKubeconfig writes a kubeconfig of a management cluster user whose requests the audit log records.
+func shardKubeconfig(user string) string {
+	GinkgoHelper()
+	u, err := testEnv.AddUser(envtest.User{Name: user, Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := u.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	path := filepath.Join(GinkgoT().TempDir(), user+".kubeconfig")
+	Expect(os.WriteFile(path, raw, 0o600)).To(Succeed())
+	return path
+}
+
+// isWrite says whether an audited verb changes an object.
+func isWrite(verb string) bool {
+	return verb == "create" || verb == "update" || verb == "patch" || verb == "delete"
+}
+
+// nodeNamesOf are the names of the workload Nodes of the simulated instances in a namespace.
+func nodeNamesOf(ns string) []string {
+	list := &corev1.NodeList{}
+	Expect(nodes.List(ctx, list)).To(Succeed())
+	var out []string
+	for _, node := range list.Items {
+		if node.Annotations["cluster.x-k8s.io/cluster-namespace"] == ns {
+			out = append(out, node.Name)
+		}
+	}
+	return out
+}
 
 // shardLabel puts a pool's objects in a shard.
 func shardLabel(shard string) func(client.Object) {

@@ -32,12 +32,17 @@ var (
 	workloadKubeconfig []byte
 	// webhookArgs serve the MachinePool conversion where the CRD expects it.
 	webhookArgs []string
-	// workloadAudit is the workload API server's audit log of countedUser's requests.
-	workloadAudit string
+	// workloadAudit is the workload API server's audit log of countedUser's and shardedUser's requests;
+	// managementAudit the management API server's log of the shard users' requests.
+	workloadAudit, managementAudit string
 )
 
-// countedUser is the workload cluster user whose requests the audit log records.
-const countedUser = "counted"
+// The users whose requests the audit logs record: countedUser's and shardedUser's in the workload cluster (the
+// request counting spec's, and the sharding spec's, which leaves its pools behind), shardUsers' in the
+// management cluster.
+const countedUser, shardedUser = "counted", "sharded"
+
+var shardUsers = []string{"shard-a", "shard-b"}
 
 func TestManager(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -56,6 +61,9 @@ var _ = BeforeSuite(func() {
 		},
 		ErrorIfCRDPathMissing: true,
 	}
+	dir := GinkgoT().TempDir()
+	managementAudit = filepath.Join(dir, "management-audit.log")
+	withAuditLog(testEnv, managementAudit, auditPolicy(filepath.Join(dir, "management-policy.yaml"), shardUsers...))
 	cfg, err := testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	// Every manager the specs start serves the MachinePool conversion the CRD points at.
@@ -67,15 +75,10 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	// The workload API server logs the requests of one user, countedUser, for the specs that count requests.
-	dir := GinkgoT().TempDir()
-	policy := filepath.Join(dir, "audit-policy.yaml")
-	Expect(os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n"+
-		"- level: Metadata\n  users: ["+countedUser+"]\n- level: None\n"), 0o600)).To(Succeed())
+	// The workload API server logs the requests of the users of the specs that read them.
 	workloadAudit = filepath.Join(dir, "audit.log")
 	workloadEnv = &envtest.Environment{}
-	workloadEnv.ControlPlane.GetAPIServer().Configure().Set("audit-log-path", workloadAudit).Set("audit-policy-file", policy).
-		Set("audit-log-format", "json").Set("audit-log-mode", "batch").Set("audit-log-batch-max-wait", "1s")
+	withAuditLog(workloadEnv, workloadAudit, auditPolicy(filepath.Join(dir, "workload-policy.yaml"), countedUser, shardedUser))
 	wcfg, err := workloadEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	nodes, err = client.New(wcfg, client.Options{Scheme: scheme})

@@ -1,9 +1,6 @@
 package main_test
 
 import (
-	"bufio"
-	"encoding/json"
-	"os"
 	"strings"
 	"time"
 
@@ -19,28 +16,9 @@ import (
 // (sendInitialEvents) where the API server supports it, as this one does: then a cache costs one watch, no list.
 func auditCounts(since time.Time) (lists, watches, probes int) {
 	GinkgoHelper()
-	f, err := os.Open(workloadAudit)
-	if os.IsNotExist(err) {
-		return 0, 0, 0
-	}
-	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = f.Close() }()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var e struct {
-			Verb       string    `json:"verb"`
-			Stage      string    `json:"stage"`
-			RequestURI string    `json:"requestURI"`
-			Received   time.Time `json:"requestReceivedTimestamp"`
-			Object     struct {
-				Resource string `json:"resource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.Received.Before(since) {
-			continue
-		}
+	for _, e := range auditEvents(workloadAudit, since) {
 		switch {
+		case e.User.Username != countedUser:
 		case e.Verb == "list" && e.Object.Resource == "nodes" && e.Stage == "ResponseComplete":
 			lists++
 		case e.Verb == "watch" && e.Object.Resource == "nodes" && e.Stage == "ResponseStarted":
@@ -52,13 +30,20 @@ func auditCounts(since time.Time) (lists, watches, probes int) {
 	return lists, watches, probes
 }
 
+// auditedKubeconfig is a workload cluster kubeconfig of one of the users whose requests the audit log records
+// (countedUser, shardedUser).
+func auditedKubeconfig(name string) []byte {
+	GinkgoHelper()
+	user, err := workloadEnv.AddUser(envtest.User{Name: name, Groups: []string{"system:masters"}}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := user.KubeConfig()
+	Expect(err).NotTo(HaveOccurred())
+	return raw
+}
+
 var _ = Describe("the manager's client of a workload cluster", func() {
 	It("is one for all controllers: one Node list and watch and one health probe loop per workload cluster", func() {
-		user, err := workloadEnv.AddUser(envtest.User{Name: countedUser, Groups: []string{"system:masters"}}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		counted, err := user.KubeConfig()
-		Expect(err).NotTo(HaveOccurred())
-
+		counted := auditedKubeconfig(countedUser)
 		start := time.Now()
 		startManager() // every controller: machinepool, machinepoolmachine (Cluster API's Machine CRD is served), simmachinepool
 		ns, pool := newSimWorldWith(2, counted)

@@ -23,9 +23,14 @@ import (
 
 // WatchFilter keeps the objects labelled cluster.x-k8s.io/watch-filter=value; every object when value is "".
 func WatchFilter(value string) predicate.Predicate {
-	return predicate.NewPredicateFuncs(func(o client.Object) bool {
-		return value == "" || o.GetLabels()[corev1beta1.WatchFilterLabel] == value
-	})
+	return predicate.NewPredicateFuncs(func(o client.Object) bool { return InShard(value, o) })
+}
+
+// InShard says whether obj is labelled cluster.x-k8s.io/watch-filter=value (any object is when value is "").
+// A reconciler checks it on the object it reads: requests mapped from other kinds (Secrets, Nodes, owners)
+// pass no predicate on the object itself, and another shard's manager owns what does not match.
+func InShard(value string, obj metav1.Object) bool {
+	return value == "" || obj.GetLabels()[corev1beta1.WatchFilterLabel] == value
 }
 
 // FollowWatchFilter gives obj its owner's cluster.x-k8s.io/watch-filter label, or removes it when the owner

@@ -23,7 +23,7 @@ import (
 type Options struct {
 	// Workload is the manager's shared client of workload clusters (required).
 	Workload *workload.Tracker
-	// Heartbeat is how often a simulated instance refreshes its Node; default 40s.
+	// Heartbeat is how often a simulated instance refreshes its Node; default 40s, negative for never.
 	Heartbeat time.Duration
 	// WatchFilter restricts the provider's controllers to objects with cluster.x-k8s.io/watch-filter=<value>.
 	WatchFilter string

@@ -53,7 +53,8 @@ var ErrNoBootstrapData = errors.New("bootstrap data missing or empty")
 type Kubelet struct {
 	// Workload writes the workload cluster's Nodes.
 	Workload client.Client
-	// Heartbeat is how often a running instance refreshes its Node's Ready condition.
+	// Heartbeat is how often a running instance refreshes its Node's Ready condition; 0 or less: never, the
+	// condition is written when the Node registers and when its status changes.
 	Heartbeat time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -119,7 +120,17 @@ func (k *Kubelet) Sync(ctx context.Context, in cloud.Instance, injected Instance
 	if err := k.setReady(ctx, node, status, reason, message, now); err != nil {
 		return node, time.Time{}, err
 	}
+	if k.Heartbeat <= 0 {
+		return node, time.Time{}, nil
+	}
 	return node, heartbeatOf(node).Add(k.Heartbeat), nil
+}
+
+// heartbeatDue says whether a heartbeat last posted at last is to be posted now. Heartbeats falling due within
+// a quarter of the interval are posted together, the latest up to that much early: a group's kubelets then wake
+// at most about five times per interval however many instances it has, rather than once per instance.
+func (k *Kubelet) heartbeatDue(last, now time.Time) bool {
+	return k.Heartbeat > 0 && now.Sub(last) >= k.Heartbeat-k.Heartbeat/4
 }
 
 func heartbeatOf(node *corev1.Node) time.Time {
@@ -166,7 +177,7 @@ func readyCondition(node *corev1.Node) *corev1.NodeCondition {
 func (k *Kubelet) setReady(ctx context.Context, node *corev1.Node, status corev1.ConditionStatus, reason, message string, now time.Time) error {
 	current := readyCondition(node)
 	if current != nil && current.Status == status && (status != corev1.ConditionTrue && status != corev1.ConditionFalse ||
-		now.Sub(current.LastHeartbeatTime.Time) < k.Heartbeat) {
+		!k.heartbeatDue(current.LastHeartbeatTime.Time, now)) {
 		return nil
 	}
 	transition := metav1.NewTime(now)

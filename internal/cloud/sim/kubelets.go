@@ -25,7 +25,8 @@ type KubeletOptions struct {
 	Workload *workload.Tracker
 	// Secrets reads bootstrap data Secrets (uncached: an instance joins only once its data exists); required.
 	Secrets client.Reader
-	// Heartbeat is how often a running instance refreshes its Node's Ready condition; default 40s.
+	// Heartbeat is how often a running instance refreshes its Node's Ready condition; default 40s. Negative
+	// turns heartbeats off: a Node's status is written when it registers and when it changes, nothing else.
 	Heartbeat time.Duration
 	// Workers is how many groups are synced at once; default 4.
 	Workers int
@@ -38,7 +39,7 @@ type KubeletOptions struct {
 // before the tracker builds clients.
 func WithKubelets(opts KubeletOptions) Option {
 	return func(c *Cloud) {
-		if opts.Heartbeat <= 0 {
+		if opts.Heartbeat == 0 {
 			opts.Heartbeat = 40 * time.Second
 		}
 		if opts.Workers <= 0 {

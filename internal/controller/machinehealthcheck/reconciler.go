@@ -302,6 +302,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !ctrlutil.InShard(r.WatchFilter, hc) {
+		return ctrl.Result{}, nil
+	}
 	cluster, err := r.getCluster(ctx, hc)
 	if err != nil {
 		return ctrl.Result{}, err

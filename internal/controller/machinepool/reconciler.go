@@ -177,7 +177,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		// cache has it (a spec write brings a watch event sooner).
 		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
 	}
-	if r.WatchFilter != "" && stored.Labels[corev1beta1.WatchFilterLabel] != r.WatchFilter {
+	if !ctrlutil.InShard(r.WatchFilter, stored) {
 		return ctrl.Result{}, nil
 	}
 	pool, err := r.working(ctx, stored)

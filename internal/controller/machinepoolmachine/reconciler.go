@@ -226,7 +226,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if poolOwner(m) == nil {
+	if poolOwner(m) == nil || !ctrlutil.InShard(r.WatchFilter, m) {
 		return ctrl.Result{}, nil
 	}
 	if _, paused := m.Annotations[corev1beta1.PausedAnnotation]; paused {

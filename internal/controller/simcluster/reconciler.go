@@ -82,6 +82,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, sc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !ctrlutil.InShard(r.WatchFilter, sc) {
+		return ctrl.Result{}, nil
+	}
 	original := sc.DeepCopy()
 	if _, paused := sc.Annotations[corev1beta1.PausedAnnotation]; paused {
 		return ctrl.Result{}, nil

@@ -243,6 +243,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !ctrlutil.InShard(r.WatchFilter, smp) {
+		return ctrl.Result{}, nil
+	}
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("SimMachinePool", klog.KObj(smp)))
 	group := cloud.GroupRef{Namespace: smp.Namespace, Name: smp.Name}
 

@@ -49,7 +49,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, m); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if m.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(m, infrav1beta1.SimMachinePoolMachineFinalizer) {
+	if m.DeletionTimestamp.IsZero() || !controllerutil.ContainsFinalizer(m, infrav1beta1.SimMachinePoolMachineFinalizer) || !ctrlutil.InShard(r.WatchFilter, m) {
 		return ctrl.Result{}, nil
 	}
 	for _, ref := range m.OwnerReferences {
