@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,8 +196,8 @@ var _ = Describe("two managers sharding pools by --watch-filter", func() {
 		// apart by user and by user agent; in the workload cluster both use the same kubeconfig (shardedUser's),
 		// so only the user agent does.
 		start := time.Now()
-		startManager("--kubeconfig="+shardKubeconfig("shard-a"), "--watch-filter=a")
-		startManager("--kubeconfig="+shardKubeconfig("shard-b"), "--watch-filter=b", "--webhook-port=0")
+		startManager("--kubeconfig="+shardKubeconfig("shard-a"), "--watch-filter=a", "--sim-heartbeat-interval=2s")
+		startManager("--kubeconfig="+shardKubeconfig("shard-b"), "--watch-filter=b", "--webhook-port=0", "--sim-heartbeat-interval=2s")
 		workload := auditedKubeconfig(shardedUser)
 		nsA, poolA := newSimWorldWith(2, workload, shardLabel("a"))
 		nsB, poolB := newSimWorldWith(2, workload, shardLabel("b"))
@@ -250,6 +251,20 @@ var _ = Describe("two managers sharding pools by --watch-filter", func() {
 		Eventually(poolStatusOf(poolA)).WithTimeout(60 * time.Second).Should(runningWith(3))
 		Eventually(func() []string { return machineShards(nsA) }).Should(Equal([]string{"b", "b", "b"}))
 		Expect(writers(poolA)).To(ContainElement("machinepool-operator (watch-filter=b)"))
+
+		By("shard a let the moved pool's simulated kubelets go: only shard b's heartbeat its Nodes now")
+		time.Sleep(3 * time.Second) // shard a's kubelets let go at their next sync, at most one heartbeat away
+		since := time.Now()
+		time.Sleep(6*time.Second + 1500*time.Millisecond) // three heartbeats, and the audit log's batch wait
+		moved := nodeNamesOf(nsA)
+		heartbeats := map[string]int{}
+		for _, e := range auditEvents(workloadAudit, since) {
+			if e.User.Username == shardedUser && e.Object.Resource == "nodes" && slices.Contains(moved, e.Object.Name) && isWrite(e.Verb) {
+				heartbeats[e.UserAgent]++
+			}
+		}
+		Expect(heartbeats).To(HaveKey("machinepool-operator (watch-filter=b)"))
+		Expect(heartbeats).To(HaveLen(1), "only shard b writes the moved pool's Nodes")
 	})
 })
 

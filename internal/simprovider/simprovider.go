@@ -11,11 +11,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud"
 	"github.com/machinepool-operator/machinepool-operator/internal/cloud/sim"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simcluster"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepool"
 	"github.com/machinepool-operator/machinepool-operator/internal/controller/simmachinepoolmachine"
+	"github.com/machinepool-operator/machinepool-operator/internal/ctrlutil"
 	"github.com/machinepool-operator/machinepool-operator/internal/workload"
 )
 
@@ -45,8 +47,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*sim.Cloud, err
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	simCloud := sim.New(&sim.ConfigMapStore{Client: direct}, sim.WithSeed(seed),
-		sim.WithKubelets(sim.KubeletOptions{Workload: opts.Workload, Secrets: mgr.GetAPIReader(), Heartbeat: opts.Heartbeat}))
+	kubelets := sim.KubeletOptions{Workload: opts.Workload, Secrets: mgr.GetAPIReader(), Heartbeat: opts.Heartbeat}
+	if opts.WatchFilter != "" {
+		// A pool relabelled into another shard takes its instances' kubelets with it: that shard's manager runs
+		// them from then on, this one lets them go.
+		kubelets.Owns = func(ctx context.Context, group cloud.GroupRef) bool {
+			smp := &infrav1beta1.SimMachinePool{}
+			err := mgr.GetClient().Get(ctx, client.ObjectKey{Namespace: group.Namespace, Name: group.Name}, smp)
+			return err != nil || ctrlutil.InShard(opts.WatchFilter, smp)
+		}
+	}
+	simCloud := sim.New(&sim.ConfigMapStore{Client: direct}, sim.WithSeed(seed), sim.WithKubelets(kubelets))
 	if err := mgr.Add(simCloud); err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ type KubeletOptions struct {
 	Heartbeat time.Duration
 	// Workers is how many groups are synced at once; default 4.
 	Workers int
+	// Owns, when set, says whether these kubelets run a group's instances; a group they do not own is let go
+	// until the group changes again.
+	Owns func(ctx context.Context, group cloud.GroupRef) bool
 }
 
 // WithKubelets makes the cloud run a kubelet for each of its instances once it is started (Start): an instance
@@ -142,6 +145,11 @@ func user(group cloud.GroupRef) string { return "sim kubelets " + group.String()
 // sync does what the group's kubelets would now, and says when it should run again (0: only on a change).
 func (k *kubelets) sync(ctx context.Context, group cloud.GroupRef) (time.Duration, error) {
 	k.markKnown(group, true)
+	if k.opts.Owns != nil && !k.opts.Owns(ctx, group) {
+		k.opts.Workload.Release(user(group))
+		k.markKnown(group, false)
+		return 0, nil
+	}
 	state, _, err := k.cloud.store.Load(ctx, group)
 	if errors.Is(err, cloud.ErrGroupNotFound) {
 		k.opts.Workload.Release(user(group))
