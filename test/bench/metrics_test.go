@@ -28,6 +28,14 @@ type managerMetrics struct {
 	// converting for the harness's v1beta1 clients and watches), ConversionSeconds the time they took, summed.
 	ConversionRequests float64 `json:"conversionRequests"`
 	ConversionSeconds  float64 `json:"conversionSeconds"`
+	// HeapInuseMiB is the Go heap's spans in use at the scenario's end, right after a forced garbage collection
+	// (go_memstats_heap_inuse_bytes): steadier than RSS, which holds what the runtime has not yet returned.
+	// HeapLiveMiB is what that collection found live (go_gc_heap_live_bytes): the manager's objects alone.
+	HeapInuseMiB float64 `json:"heapInuseMiB"`
+	HeapLiveMiB  float64 `json:"heapLiveMiB"`
+	// GoMemLimitMiB is the Go runtime's soft memory limit (GOMEMLIMIT; 8 EiB when unset), GOGC its GC percent.
+	GoMemLimitMiB float64 `json:"goMemLimitMiB"`
+	GOGC          float64 `json:"gogc"`
 }
 
 // sample is one metrics scrape: each series (name plus labels, as exposed) to its value.
@@ -36,7 +44,7 @@ type sample map[string]float64
 func scrape(addr string) sample {
 	s := sample{}
 	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics") //nolint:noctx // the manager this harness started
+	resp, err := c.Get("http://" + addr + "/metrics") //nolint:noctx,gosec // the manager this harness started
 	if err != nil {
 		return s
 	}
@@ -74,20 +82,34 @@ func (s sample) sum(name string, labels ...string) float64 {
 	return total
 }
 
-func managerFigures(before, after sample, managementHost, workloadHost string) managerMetrics {
+// managerFigures is the difference of two scrapes, summed over the workload clusters' hosts, with the memory
+// figures of the second.
+func managerFigures(before, after sample, managementHost string, workloadHosts []string) managerMetrics {
 	d := func(name string, labels ...string) float64 {
 		return after.sum(name, labels...) - before.sum(name, labels...)
 	}
+	workload := func(name string) float64 {
+		total := 0.0
+		for _, host := range workloadHosts {
+			total += d(name, `host="`+host+`"`)
+		}
+		return total
+	}
 	const controller = `controller="machinepool"`
+	const mib = 1 << 20
 	return managerMetrics{
 		Reconciles:                d("controller_runtime_reconcile_total", controller),
 		QueueSeconds:              d("workqueue_queue_duration_seconds_sum", `name="machinepool"`),
 		WorkSeconds:               d("workqueue_work_duration_seconds_sum", `name="machinepool"`),
 		ManagementThrottleSeconds: d("rest_client_rate_limiter_duration_seconds_sum", `host="`+managementHost+`"`),
 		ManagementRequestSeconds:  d("rest_client_request_duration_seconds_sum", `host="`+managementHost+`"`),
-		WorkloadThrottleSeconds:   d("rest_client_rate_limiter_duration_seconds_sum", `host="`+workloadHost+`"`),
-		WorkloadRequestSeconds:    d("rest_client_request_duration_seconds_sum", `host="`+workloadHost+`"`),
+		WorkloadThrottleSeconds:   workload("rest_client_rate_limiter_duration_seconds_sum"),
+		WorkloadRequestSeconds:    workload("rest_client_request_duration_seconds_sum"),
 		ConversionRequests:        d("controller_runtime_webhook_requests_total", `webhook="/convert"`),
 		ConversionSeconds:         d("controller_runtime_webhook_latency_seconds_sum", `webhook="/convert"`),
+		HeapInuseMiB:              after.sum("go_memstats_heap_inuse_bytes") / mib,
+		HeapLiveMiB:               after.sum("go_gc_heap_live_bytes") / mib,
+		GoMemLimitMiB:             after.sum("go_gc_gomemlimit_bytes") / mib,
+		GOGC:                      after.sum("go_gc_gogc_percent"),
 	}
 }

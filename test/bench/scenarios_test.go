@@ -3,63 +3,51 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
-	corev1beta2 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta2"
-	"github.com/machinepool-operator/machinepool-operator/internal/conversion"
 	"github.com/machinepool-operator/machinepool-operator/test/support"
 )
 
-// TestScenarios is the benchmark harness of `make bench`: both control planes with audit logs, the manager
+// TestScenarios is the benchmark harness of `make bench`: control planes with audit logs, the manager
 // binary as its own process (--controllers=machinepool: the figures measure the core controller), and the
 // harness playing the infrastructure provider, the bootstrap provider and the kubelets with the generic
 // fixture kinds. A workload written sim:POOLSxREPLICAS runs every controller instead, on SimMachinePools with
 // MachinePool Machines (Cluster API's Machine CRD installed), the simulated cloud launching instances and
-// registering Nodes: what a standalone install costs. BENCH_MANAGER_BIN runs a prebuilt manager binary (to
-// compare two builds); BENCH_MANAGER_ARGS adds manager flags; BENCH_PROFILE_DIR (and BENCH_PROFILE_SECONDS, default 10)
-// writes a CPU profile of the manager per scenario; BENCH_AUDIT=off runs the API servers without audit logs (no
-// request counts) to show what logging costs; BENCH_POOL_VERSION=v1beta1 writes and polls the pools in
-// v1beta1, through the manager's conversion webhook (default v1beta2, the stored version);
-// BENCH_SERVE_V1BETA1=false stops the CRD serving v1beta1 (no conversions at all). For each workload (pools x replicas, BENCH_WORKLOADS,
-// default 50x10,200x10,5x200) it runs create, scale up by R/2, scale down by R/2, one pool scaled up by R/2
-// (one-pool) and 10 s without any change (idle), and reports seconds to convergence, manager CPU seconds, peak
-// RSS, the manager's API requests by cluster and verb and where its time went, as a table and as JSON lines
-// (BENCH_OUT).
+// registering Nodes: what a standalone install costs. POOLSxREPLICAS/CLUSTERS spreads the pools round-robin over
+// that many workload clusters, each its own control plane (default 1).
+//
+// BENCH_MANAGER_BIN runs a prebuilt manager binary (to compare two builds); BENCH_MANAGER_ARGS adds manager
+// flags, BENCH_MANAGER_ENV its environment (GOMEMLIMIT=64MiB GOGC=50); BENCH_PROFILE_DIR (and
+// BENCH_PROFILE_SECONDS, default 10) writes a CPU profile of the manager and of the API servers per scenario;
+// BENCH_AUDIT=off runs the API servers without audit logs (no request counts) to show what logging costs;
+// BENCH_POOL_VERSION=v1beta1 writes and polls the pools in v1beta1, through the manager's conversion webhook
+// (default v1beta2, the stored version); BENCH_SERVE_V1BETA1=false stops the CRD serving v1beta1 (no conversions
+// at all). For each workload (BENCH_WORKLOADS, default 50x10,200x10,5x200) it records the manager's start with
+// no pools (its memory floor), then runs create, scale up by R/2, scale down by R/2, one pool scaled up by R/2
+// (one-pool) and BENCH_IDLE (default 10s) without any change (idle), and reports seconds to convergence, manager
+// CPU seconds, peak RSS and Go heap, the manager's API requests by cluster and verb and where its time went, as
+// a table and as JSON lines (BENCH_OUT). BENCH_RUNS repeats each workload on fresh control planes and adds the
+// medians, with the spread, of every scenario.
 func TestScenarios(t *testing.T) {
 	ctrllog.SetLogger(logr.Discard()) // the harness's clients; the manager logs to its own file
 	workloads := os.Getenv("BENCH_WORKLOADS")
 	if workloads == "" {
 		workloads = "50x10,200x10,5x200"
 	}
+	runs := envInt("BENCH_RUNS", 1)
 	out := os.Getenv("BENCH_OUT")
 	if out == "" {
 		out = filepath.Join(t.TempDir(), "bench.jsonl")
@@ -69,51 +57,141 @@ func TestScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = results.Close() }()
-	fmt.Printf("\n%-8s %-11s %8s %8s %8s %8s %8s %8s %13s  %-40s %s\n", "workload", "scenario", "seconds", "harness", "cpu s", "cp cpu s", "h cpu s", "rss MiB", "convert n/s", "management requests", "workload requests")
-	for _, w := range strings.Split(workloads, ",") {
-		var pools, replicas int
-		size, sim := strings.CutPrefix(w, "sim:")
-		if _, err := fmt.Sscanf(size, "%dx%d", &pools, &replicas); err != nil {
-			t.Fatalf("BENCH_WORKLOADS: %q is not POOLSxREPLICAS or sim:POOLSxREPLICAS", w)
+	write := func(v any) {
+		raw, _ := json.Marshal(v)
+		_, _ = results.Write(append(raw, '\n'))
+	}
+	bin := buildManager(t)
+	for _, spec := range strings.Split(workloads, ",") {
+		w, err := parseWorkload(spec)
+		if err != nil {
+			t.Fatal(err)
 		}
-		// A subtest per workload: its control planes and manager stop before the next workload starts.
-		t.Run(strings.ReplaceAll(w, ":", "-"), func(t *testing.T) {
-			for _, r := range runWorkload(t, pools, replicas, sim) {
-				raw, _ := json.Marshal(r)
-				_, _ = results.Write(append(raw, '\n'))
-				fmt.Printf("%-8s %-11s %8.2f %8.2f %8.2f %8.2f %8.2f %8.0f %13s  %-40s %s\n", r.Workload, r.Scenario, r.Seconds, r.HarnessSeconds, r.CPUSeconds, r.ControlPlaneCPUSeconds, r.HarnessCPUSeconds, r.PeakRSSMiB,
-					fmt.Sprintf("%.0f/%.2f", r.Manager.ConversionRequests, r.Manager.ConversionSeconds), formatCounts(r.ManagementRequests), formatCounts(r.WorkloadRequests))
+		printHeader()
+		var all [][]result
+		// A subtest per run: its control planes and manager stop before the next run starts.
+		t.Run(strings.NewReplacer(":", "-", "/", "-").Replace(w.name), func(t *testing.T) {
+			for run := 1; run <= runs; run++ {
+				t.Run(fmt.Sprintf("run-%d", run), func(t *testing.T) {
+					rs := runWorkload(t, bin, w, run)
+					for _, r := range rs {
+						write(r)
+						printRow(r, runs)
+					}
+					all = append(all, rs)
+				})
 			}
 		})
+		summaries := summarize(all)
+		if runs > 1 {
+			printSummaries(summaries)
+			for _, s := range summaries {
+				write(s)
+			}
+		}
+		printMemory(w.name, summaries)
 	}
 	fmt.Printf("\nresults: %s\n", out)
 }
 
+// workload is one entry of BENCH_WORKLOADS: [sim:]POOLSxREPLICAS[/CLUSTERS].
+type workloadSpec struct {
+	// name is the entry as the results name it (without a /1).
+	name                      string
+	pools, replicas, clusters int
+	sim                       bool
+}
+
+func parseWorkload(spec string) (workloadSpec, error) {
+	w := workloadSpec{clusters: 1}
+	size, sim := strings.CutPrefix(strings.TrimSpace(spec), "sim:")
+	size, clusters, spread := strings.Cut(size, "/")
+	_, err := fmt.Sscanf(size, "%dx%d", &w.pools, &w.replicas)
+	if spread && err == nil {
+		w.clusters, err = strconv.Atoi(clusters)
+	}
+	if err != nil || w.pools < 1 || w.replicas < 1 || w.clusters < 1 {
+		return w, fmt.Errorf("BENCH_WORKLOADS: %q is not [sim:]POOLSxREPLICAS[/CLUSTERS]", spec)
+	}
+	w.sim = sim
+	w.name = fmt.Sprintf("%dx%d", w.pools, w.replicas)
+	if w.clusters > 1 {
+		w.name += fmt.Sprintf("/%d", w.clusters)
+	}
+	if sim {
+		w.name = "sim:" + w.name
+	}
+	return w, nil
+}
+
 // result is one scenario's figures.
 type result struct {
-	Workload string  `json:"workload"`
-	Scenario string  `json:"scenario"`
-	Pools    int     `json:"pools"`
-	Replicas int     `json:"replicas"`
-	Seconds  float64 `json:"seconds"`
+	Workload string `json:"workload"`
+	Scenario string `json:"scenario"`
+	// Run counts the runs of the workload from 1 (BENCH_RUNS).
+	Run      int `json:"run"`
+	Pools    int `json:"pools"`
+	Replicas int `json:"replicas"`
+	// Clusters is the number of workload clusters; Nodes the Nodes in them at the end, NodesChanged the Nodes
+	// the scenario added or retired.
+	Clusters     int     `json:"clusters"`
+	Nodes        int     `json:"nodes"`
+	NodesChanged int     `json:"nodesChanged"`
+	Seconds      float64 `json:"seconds"`
 	// HarnessSeconds is how long the harness itself took to write the change and play the providers and
 	// kubelets: a floor under Seconds on this machine.
 	HarnessSeconds float64 `json:"harnessSeconds"`
 	CPUSeconds     float64 `json:"cpuSeconds"`
-	// ControlPlaneCPUSeconds is the CPU time both kube-apiservers and etcds used in the scenario: the machine's
-	// other big consumer.
+	// ControlPlaneCPUSeconds is the CPU time every kube-apiserver and etcd used in the scenario: the machine's
+	// other big consumer. ControlPlaneRSSMiB is their resident memory at the end.
 	ControlPlaneCPUSeconds float64 `json:"controlPlaneCPUSeconds"`
+	ControlPlaneRSSMiB     float64 `json:"controlPlaneRSSMiB"`
 	// HarnessCPUSeconds is the CPU time of the harness process (providers, kubelets, convergence polling).
-	HarnessCPUSeconds  float64        `json:"harnessCPUSeconds"`
+	HarnessCPUSeconds float64 `json:"harnessCPUSeconds"`
+	// PeakRSSMiB is the manager's peak RSS in the scenario (since its start for "start"), RSSMiB its RSS after
+	// the scenario settled: RSSAnonMiB of it anonymous (heap, stacks, runtime), the rest file-backed (the binary's
+	// pages), which no GC setting changes.
 	PeakRSSMiB         float64        `json:"peakRSSMiB"`
+	RSSMiB             float64        `json:"rssMiB"`
+	RSSAnonMiB         float64        `json:"rssAnonMiB"`
 	ManagementRequests map[string]int `json:"managementRequests"`
-	WorkloadRequests   map[string]int `json:"workloadRequests"`
+	// WorkloadRequests is summed over the workload clusters; with more than one, WorkloadRequestsByCluster has
+	// each cluster's.
+	WorkloadRequests          map[string]int            `json:"workloadRequests"`
+	WorkloadRequestsByCluster map[string]map[string]int `json:"workloadRequestsByCluster,omitempty"`
 	// ManagementByResource and WorkloadByResource count the same requests by "verb resource[/subresource]".
 	ManagementByResource map[string]int `json:"managementByResource"`
 	WorkloadByResource   map[string]int `json:"workloadByResource"`
+	// ManagementRequestsPerPool is the management requests per pool changed; CPUSecondsPer1kNodes the manager's
+	// CPU seconds per 1,000 Nodes added or retired.
+	ManagementRequestsPerPool float64 `json:"managementRequestsPerPool,omitempty"`
+	CPUSecondsPer1kNodes      float64 `json:"cpuSecondsPer1kNodes,omitempty"`
+	// IdleOther holds the idle scenario's requests that are neither watch (re)starts, health probes nor lease
+	// renewals, by "verb resource".
+	IdleOther map[string]int `json:"idleOther,omitempty"`
 	// Manager is where the manager's time went, from its own metrics, over the same window as the requests.
 	Manager managerMetrics `json:"manager"`
-	Machine string         `json:"machine"`
+	// ManagerEnv is BENCH_MANAGER_ENV, the manager's extra environment (GOMEMLIMIT, GOGC).
+	ManagerEnv string `json:"managerEnv,omitempty"`
+	Machine    string `json:"machine"`
+}
+
+func printHeader() {
+	fmt.Printf("\n%-12s %-11s %8s %8s %8s %8s %8s %8s %8s %13s  %-40s %s\n", "workload", "scenario", "seconds", "harness", "cpu s", "cp cpu s",
+		"h cpu s", "rss MiB", "heap MiB", "convert n/s", "management requests", "workload requests")
+}
+
+func printRow(r result, runs int) {
+	name := r.Workload
+	if runs > 1 {
+		name += fmt.Sprintf("#%d", r.Run)
+	}
+	fmt.Printf("%-12s %-11s %8.2f %8.2f %8.2f %8.2f %8.2f %8.0f %8.1f %13s  %-40s %s\n", name, r.Scenario, r.Seconds, r.HarnessSeconds, r.CPUSeconds,
+		r.ControlPlaneCPUSeconds, r.HarnessCPUSeconds, r.PeakRSSMiB, r.Manager.HeapInuseMiB,
+		fmt.Sprintf("%.0f/%.2f", r.Manager.ConversionRequests, r.Manager.ConversionSeconds), formatCounts(r.ManagementRequests), formatCounts(r.WorkloadRequests))
+	if r.Scenario == "idle" && r.ManagementRequests != nil {
+		fmt.Printf("  %s\n", idleVerdict(r))
+	}
 }
 
 func formatCounts(c map[string]int) string {
@@ -129,7 +207,7 @@ func formatCounts(c map[string]int) string {
 	return fmt.Sprintf("%d (%s)", total, strings.Join(parts, ", "))
 }
 
-func sortedKeys(m map[string]int) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -138,697 +216,212 @@ func sortedKeys(m map[string]int) []string {
 	return keys
 }
 
-const managerUser = "mpo-manager"
+// idle is the length of the idle scenario (BENCH_IDLE, a duration).
+var idle = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("BENCH_IDLE")); err == nil && d > 0 {
+		return d
+	}
+	return 10 * time.Second
+}()
 
-// plane is one control plane with an audit log, the harness's client and a kubeconfig for the manager's user.
-type plane struct {
-	// pids are the plane's kube-apiserver and etcd processes.
-	pids       []int
-	env        *envtest.Environment
-	c          client.Client
-	auditLog   string
-	managerCfg []byte
-	// host is the API server's host:port, as the manager's client metrics label it.
-	host string
-	// cfg and http reach the API server as the harness's admin user (its profiles).
-	cfg  *rest.Config
-	http *http.Client
-}
-
-func startPlane(t *testing.T, crds []string) *plane {
-	dir := t.TempDir()
-	policy := filepath.Join(dir, "audit-policy.yaml")
-	// Only the manager's requests are logged: the harness's own would double the log's cost to the API server.
-	auditPolicy := "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n  users: [" + managerUser + "]\n- level: None\n"
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &plane{}
-	p.env = &envtest.Environment{CRDDirectoryPaths: crds, ErrorIfCRDPathMissing: true}
-	args := p.env.ControlPlane.GetAPIServer().Configure().
-		Set("profiling", "true").Set("max-requests-inflight", "2000").Set("max-mutating-requests-inflight", "1000")
-	if os.Getenv("BENCH_AUDIT") != "off" {
-		p.auditLog = filepath.Join(dir, "audit.log")
-		args.Set("audit-log-path", p.auditLog).Set("audit-policy-file", policy).Set("audit-log-format", "json").
-			Set("audit-log-mode", "batch").Set("audit-log-batch-max-wait", "1s")
-	}
-	cfg, err := p.env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.env.Stop() })
-	p.pids = controlPlanePIDs(t, cfg.Host)
-	if p.http, err = rest.HTTPClientFor(cfg); err != nil {
-		t.Fatal(err)
-	}
-	p.cfg = cfg
-	p.host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(cfg.Host, "https://"), "http://"), "/")
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = 5000, 10000
-	if len(crds) == 0 {
-		// The workload plane serves built-in kinds only; the harness's kubelets speak protobuf, as kubelets do.
-		cfg.ContentType = runtime.ContentTypeProtobuf
-	}
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = corev1beta1.AddToScheme(scheme)
-	_ = corev1beta2.AddToScheme(scheme)
-	if p.c, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		t.Fatal(err)
-	}
-	user, err := p.env.AddUser(envtest.User{Name: managerUser, Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.managerCfg, err = user.KubeConfig(); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// requests counts the manager's requests in the audit log between two moments (watches when they start,
-// everything else when it completes), by verb and by "verb resource[/subresource]".
-func (p *plane) requests(t *testing.T, from, to time.Time) (byVerb, byResource map[string]int) {
-	if p.auditLog == "" {
-		return nil, nil
-	}
-	time.Sleep(1500 * time.Millisecond) // the batch writer's max wait
-	f, err := os.Open(p.auditLog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	byVerb, byResource = map[string]int{}, map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var e struct {
-			Verb  string `json:"verb"`
-			Stage string `json:"stage"`
-			User  struct {
-				Username string `json:"username"`
-			} `json:"user"`
-			Received metav1.MicroTime `json:"requestReceivedTimestamp"`
-			Object   struct {
-				Resource    string `json:"resource"`
-				Subresource string `json:"subresource"`
-			} `json:"objectRef"`
-		}
-		if json.Unmarshal(sc.Bytes(), &e) != nil || e.User.Username != managerUser {
-			continue
-		}
-		if e.Received.Before(&metav1.MicroTime{Time: from}) || e.Received.After(to) {
-			continue
-		}
-		if (e.Verb == "watch") != (e.Stage == "ResponseStarted") {
-			continue
-		}
-		byVerb[e.Verb]++
-		resource := e.Object.Resource
-		if e.Object.Subresource != "" {
-			resource += "/" + e.Object.Subresource
-		}
-		byResource[e.Verb+" "+resource]++
-	}
-	return byVerb, byResource
-}
-
-// controlPlanePIDs finds the kube-apiserver serving host and the etcd it stores into, by their command lines.
-func controlPlanePIDs(t *testing.T, host string) []int {
-	host = strings.TrimSuffix(host, "/")
-	port := host[strings.LastIndex(host, ":")+1:]
-	cmdlines := map[int]string{}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(d))
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(d, "cmdline")) //nolint:gosec // /proc
-		if err == nil {
-			cmdlines[pid] = strings.ReplaceAll(string(raw), "\x00", " ")
-		}
-	}
-	var pids []int
-	etcdURL := ""
-	for pid, cmd := range cmdlines {
-		if strings.Contains(cmd, "kube-apiserver") && strings.Contains(cmd, "--secure-port="+port+" ") {
-			pids = append(pids, pid)
-			for _, f := range strings.Fields(cmd) {
-				if v, ok := strings.CutPrefix(f, "--etcd-servers="); ok {
-					etcdURL = v
-				}
-			}
-		}
-	}
-	for pid, cmd := range cmdlines {
-		if etcdURL != "" && strings.Contains(cmd, "etcd") && !strings.Contains(cmd, "kube-apiserver") && strings.Contains(cmd, etcdURL) {
-			pids = append(pids, pid)
-		}
-	}
-	if len(pids) != 2 {
-		t.Logf("control plane at %s: found processes %v, not an apiserver and an etcd: their CPU is not reported", host, pids)
-	}
-	return pids
-}
-
-// stopServingV1beta1 makes the MachinePool CRD serve v1beta2 only (BENCH_SERVE_V1BETA1=false): the API server
-// then keeps no v1beta1 watch cache, whose every event is a conversion review, so a run with and one without
-// shows what serving v1beta1 costs.
-func stopServingV1beta1(ctx context.Context, t *testing.T, c client.Client) {
-	t.Helper()
-	if os.Getenv("BENCH_POOL_VERSION") == "v1beta1" {
-		t.Fatal("BENCH_SERVE_V1BETA1=false needs the harness on v1beta2 (unset BENCH_POOL_VERSION)")
-	}
-	crd := &unstructured.Unstructured{}
-	crd.SetAPIVersion("apiextensions.k8s.io/v1")
-	crd.SetKind("CustomResourceDefinition")
-	if err := c.Get(ctx, client.ObjectKey{Name: support.MachinePoolCRD}, crd); err != nil {
-		t.Fatal(err)
-	}
-	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-	for _, v := range versions {
-		if v := v.(map[string]any); v["name"] == "v1beta1" {
-			v["served"] = false
-		}
-	}
-	if err := unstructured.SetNestedSlice(crd.Object, versions, "spec", "versions"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Update(ctx, crd); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// cpuSecondsOf is the user + system CPU time of a process.
-func cpuSecondsOf(pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100 // USER_HZ
-}
-
-// managerProc is the manager process with its /proc figures.
-type managerProc struct{ cmd *exec.Cmd }
-
-func (m *managerProc) cpuSeconds() float64 { return cpuSecondsOf(m.cmd.Process.Pid) }
-
-func (m *managerProc) resetPeak() {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", m.cmd.Process.Pid), []byte("5"), 0o600)
-}
-
-func (m *managerProc) peakRSSMiB() float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-// The generic fixture kinds the harness plays the providers of.
-const (
-	infraAPIVersion     = "infrastructure.cluster.x-k8s.io/v1beta1"
-	bootstrapAPIVersion = "bootstrap.cluster.x-k8s.io/v1beta1"
-)
-
-func runWorkload(t *testing.T, pools, replicas int, sim bool) []result {
-	root := filepath.Join("..", "..")
-	crds := []string{filepath.Join(root, "config", "crd", "bases"),
-		filepath.Join(root, "test", "fixtures", "genericmachinepool.yaml"), filepath.Join(root, "test", "fixtures", "genericbootstrapconfig.yaml")}
-	if sim {
-		// Cluster API's Machine CRDs (make capi-crds), not its Cluster CRD: standalone pools keep MachinePool Machines.
-		for _, kind := range []string{"machines", "machinesets", "machinedeployments"} {
-			crds = append(crds, filepath.Join(root, "config", "crd", "external", "cluster.x-k8s.io_"+kind+".yaml"))
-		}
-	}
-	mgmt := startPlane(t, crds)
-	wl := startPlane(t, nil)
-	ctx := context.Background()
-
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "manager.kubeconfig")
-	if err := os.WriteFile(kubeconfig, mgmt.managerCfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bin := os.Getenv("BENCH_MANAGER_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "manager")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/machinepool-operator/machinepool-operator/cmd/manager").CombinedOutput(); err != nil {
-			t.Fatalf("building the manager: %v: %s", err, out)
-		}
-	}
-	logFile, err := os.Create(filepath.Join(dir, "manager.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freeLocalPort(t))
-	webhookArgs, err := support.ConversionArgs(mgmt.env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--kubeconfig=" + kubeconfig,
-		"--metrics-bind-address=" + metricsAddr, "--health-probe-bind-address=0"}, webhookArgs...)
-	if !sim {
-		args = append(args, "--controllers=machinepool")
-	}
-	args = append(args, strings.Fields(os.Getenv("BENCH_MANAGER_ARGS"))...) // e.g. --workload-client-qps=500
-	profileDir, profileSeconds := os.Getenv("BENCH_PROFILE_DIR"), os.Getenv("BENCH_PROFILE_SECONDS")
-	pprofAddr := ""
-	if profileDir != "" {
-		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freeLocalPort(t))
-		args = append(args, "--pprof-bind-address="+pprofAddr)
-		if profileSeconds == "" {
-			profileSeconds = "10"
-		}
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	mgr := &managerProc{cmd: cmd}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		if t.Failed() {
-			raw, _ := os.ReadFile(logFile.Name())
-			lines := strings.Split(string(raw), "\n")
-			t.Logf("the manager's last log lines:\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
-
-	ready, cancelReady := context.WithTimeout(ctx, time.Minute)
-	defer cancelReady()
-	if err := support.ConversionReady(ready, mgmt.cfg); err != nil {
-		t.Fatal(err)
-	}
-	if os.Getenv("BENCH_SERVE_V1BETA1") == "false" {
-		stopServingV1beta1(ctx, t, mgmt.c)
-	}
-	h := &scenarioHarness{t: t, mgmt: mgmt, wl: wl, pools: pools, sim: sim, v1beta1: os.Getenv("BENCH_POOL_VERSION") == "v1beta1"}
-	h.setup(ctx)
-	name := fmt.Sprintf("%dx%d", pools, replicas)
-	if sim {
-		name = "sim:" + name
-	}
-	var out []result
-	all := make([]int, pools)
+// runWorkload starts fresh control planes and a manager and runs every scenario of the workload on them.
+func runWorkload(t *testing.T, bin string, w workloadSpec, run int) []result {
+	s := newSession(t, bin, w, run)
+	out := []result{s.startFigures()}
+	all := make([]int, w.pools)
 	for i := range all {
 		all[i] = i
 	}
+	r := w.replicas
 	for _, sc := range []struct {
 		name   string
 		target int
 		pools  []int
 	}{
-		{"create", replicas, all}, {"scale-up", replicas + replicas/2, all}, {"scale-down", replicas, all},
+		{"create", r, all}, {"scale-up", r + r/2, all}, {"scale-down", r, all},
 		// One pool of many scaled: only that pool should be reconciled.
-		{"one-pool", replicas + replicas/2, all[:1]},
-		// Nothing changes for idleSeconds: what the manager asks of the API servers in steady state.
-		{"idle", replicas, nil},
+		{"one-pool", r + r/2, all[:1]},
+		// Nothing changes for BENCH_IDLE: what the manager asks of the API servers in steady state.
+		{"idle", r, nil},
 	} {
-		h.settle()
-		m0 := scrape(metricsAddr)
-		mgr.resetPeak()
-		cpu0 := mgr.cpuSeconds()
-		cp0 := controlPlaneCPU(mgmt, wl)
-		self0 := cpuSecondsOf(os.Getpid())
-		var profiled []<-chan struct{}
-		if profileDir != "" {
-			prefix := filepath.Join(profileDir, name+"-"+sc.name)
-			profiled = append(profiled, profile(t, http.DefaultClient, "http://"+pprofAddr, profileSeconds, prefix+".pprof"),
-				profile(t, mgmt.http, mgmt.cfg.Host, profileSeconds, prefix+"-management-apiserver.pprof"),
-				profile(t, wl.http, wl.cfg.Host, profileSeconds, prefix+"-workload-apiserver.pprof"))
-		}
-		start := time.Now()
-		h.apply(ctx, sc.name, sc.target, sc.pools)
-		applied := time.Now()
-		if sc.pools == nil {
-			time.Sleep(idleSeconds * time.Second)
-		} else {
-			h.waitConverged(ctx)
-		}
-		end := time.Now()
-		cp1 := controlPlaneCPU(mgmt, wl)
-		self1 := cpuSecondsOf(os.Getpid())
-		r := result{Workload: name, Scenario: sc.name, Pools: len(sc.pools), Replicas: sc.target,
-			Seconds: end.Sub(start).Seconds(), HarnessSeconds: applied.Sub(start).Seconds(), CPUSeconds: mgr.cpuSeconds() - cpu0, ControlPlaneCPUSeconds: cp1 - cp0, HarnessCPUSeconds: self1 - self0, PeakRSSMiB: mgr.peakRSSMiB(), Machine: machine()}
-		h.settle() // late reconciles count too
-		settled := time.Now()
-		r.Manager = managerFigures(m0, scrape(metricsAddr), mgmt.host, wl.host)
-		for _, p := range profiled {
-			<-p
-		}
-		r.ManagementRequests, r.ManagementByResource = mgmt.requests(t, start, settled)
-		r.WorkloadRequests, r.WorkloadByResource = wl.requests(t, start, settled)
-		out = append(out, r)
+		out = append(out, s.scenario(context.Background(), sc.name, sc.target, sc.pools))
 	}
 	return out
 }
 
-// profile fetches a CPU profile over the next seconds from a pprof endpoint (base URL, with the client that may
-// call it) into path; the channel closes when it is written. Without a base URL it does nothing.
-func profile(t *testing.T, hc *http.Client, base, seconds, path string) <-chan struct{} {
-	done := make(chan struct{})
-	if base == "" {
-		close(done)
-		return done
-	}
-	go func() {
-		defer close(done)
-		resp, err := hc.Get(strings.TrimSuffix(base, "/") + "/debug/pprof/profile?seconds=" + seconds) //nolint:noctx,gosec // a control plane or manager this harness started, bounded by seconds
-		if err != nil {
-			t.Logf("profile: %v", err)
-			return
-		}
-		defer func() { _ = resp.Body.Close() }()
-		f, err := os.Create(path) //nolint:gosec // the directory the user asked for
-		if err != nil {
-			t.Logf("profile: %v", err)
-			return
-		}
-		defer func() { _ = f.Close() }()
-		_, _ = io.Copy(f, resp.Body)
-	}()
-	return done
+// session is one run of a workload: its control planes, manager and harness.
+type session struct {
+	t                          *testing.T
+	w                          workloadSpec
+	run                        int
+	mgmt                       *plane
+	wls                        []*plane
+	planes                     []*plane // mgmt, then wls
+	mgr                        *managerProc
+	h                          *scenarioHarness
+	profileDir, profileSeconds string
+	// started and ready are when the manager started and when it first answered conversions; cpuAtStart is the
+	// control planes' CPU seconds when it started.
+	started, ready time.Time
+	cpuAtStart     float64
 }
 
-func freeLocalPort(t *testing.T) int {
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
+// newSession starts the control planes and the manager, and sets up what the pools will need.
+func newSession(t *testing.T, bin string, w workloadSpec, run int) *session {
+	root := filepath.Join("..", "..")
+	crds := []string{filepath.Join(root, "config", "crd", "bases"),
+		filepath.Join(root, "test", "fixtures", "genericmachinepool.yaml"), filepath.Join(root, "test", "fixtures", "genericbootstrapconfig.yaml")}
+	if w.sim {
+		// Cluster API's Machine CRDs (make capi-crds), not its Cluster CRD: standalone pools keep MachinePool Machines.
+		for _, kind := range []string{"machines", "machinesets", "machinedeployments"} {
+			crds = append(crds, filepath.Join(root, "config", "crd", "external", "cluster.x-k8s.io_"+kind+".yaml"))
+		}
+	}
+	begin := time.Now()
+	mgmt, wls := startPlanes(t, crds, w.clusters)
+	mgmtRSS, wlRSS := controlPlaneRSS(mgmt), controlPlaneRSS(wls...)
+	fmt.Printf("  control planes: management + %d workload, started in %.1f s; RSS %.0f MiB (management %.0f, workload %.0f each)\n",
+		len(wls), time.Since(begin).Seconds(), mgmtRSS+wlRSS, mgmtRSS, wlRSS/float64(len(wls)))
+
+	s := &session{t: t, w: w, run: run, mgmt: mgmt, wls: wls, planes: append([]*plane{mgmt}, wls...)}
+	s.profileDir, s.profileSeconds = os.Getenv("BENCH_PROFILE_DIR"), os.Getenv("BENCH_PROFILE_SECONDS")
+	if s.profileSeconds == "" {
+		s.profileSeconds = "10"
+	}
+	ctx := context.Background()
+	s.cpuAtStart, s.started = controlPlaneCPU(s.planes...), time.Now()
+	s.mgr = startManager(t, bin, mgmt, w.sim)
+	ready, cancelReady := context.WithTimeout(ctx, time.Minute)
+	defer cancelReady()
+	if err := support.ConversionReady(ready, mgmt.cfg); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	s.ready = time.Now()
+	if os.Getenv("BENCH_SERVE_V1BETA1") == "false" {
+		stopServingV1beta1(ctx, t, mgmt.c)
+	}
+	s.h = &scenarioHarness{t: t, mgmt: mgmt, wls: wls, pools: w.pools, sim: w.sim, v1beta1: os.Getenv("BENCH_POOL_VERSION") == "v1beta1"}
+	s.h.setup(ctx)
+	return s
 }
 
-func controlPlaneCPU(planes ...*plane) float64 {
-	var sum float64
-	for _, p := range planes {
-		for _, pid := range p.pids {
-			sum += cpuSecondsOf(pid)
-		}
-	}
-	return sum
+// startFigures is the "start" row: the manager with no pools (only the conversion check's paused probe pool
+// came and went) and its caches synced: its memory floor, and what its start asked of the API servers. Seconds
+// is the time from its start to its first answered conversion.
+func (s *session) startFigures() result {
+	s.h.settle()
+	r := s.result("start", 0, 0)
+	r.Seconds = s.ready.Sub(s.started).Seconds()
+	r.CPUSeconds = s.mgr.cpuSeconds()
+	r.ControlPlaneCPUSeconds = controlPlaneCPU(s.planes...) - s.cpuAtStart
+	r.PeakRSSMiB = s.mgr.peakRSSMiB()
+	s.finish(&r, sample{}, s.started, nil)
+	return r
 }
 
-func machine() string {
-	raw, _ := os.ReadFile("/proc/cpuinfo")
-	cores, model := 0, ""
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "processor") {
-			cores++
-		}
-		if strings.HasPrefix(line, "model name") && model == "" {
-			model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
-		}
+// scenario changes the given pools to target replicas (none: stays idle for BENCH_IDLE) and measures until
+// convergence.
+func (s *session) scenario(ctx context.Context, name string, target int, pools []int) result {
+	h := s.h
+	h.settle()
+	m0 := scrape(s.mgr.metricsAddr)
+	s.mgr.resetPeak()
+	cpu0 := s.mgr.cpuSeconds()
+	cp0 := controlPlaneCPU(s.planes...)
+	self0 := cpuSecondsOf(os.Getpid())
+	nodes0 := h.nodes()
+	profiled := s.profile(name)
+	start := time.Now()
+	h.apply(ctx, name, target, pools)
+	applied := time.Now()
+	if pools == nil {
+		time.Sleep(idle)
+	} else {
+		h.waitConverged(ctx)
 	}
-	return fmt.Sprintf("%d cores, %s", cores, model)
+	end := time.Now()
+	r := s.result(name, len(pools), target)
+	r.Seconds, r.HarnessSeconds = end.Sub(start).Seconds(), applied.Sub(start).Seconds()
+	r.CPUSeconds = s.mgr.cpuSeconds() - cpu0
+	r.ControlPlaneCPUSeconds = controlPlaneCPU(s.planes...) - cp0
+	r.HarnessCPUSeconds = cpuSecondsOf(os.Getpid()) - self0
+	r.PeakRSSMiB = s.mgr.peakRSSMiB()
+	r.NodesChanged = abs(r.Nodes - nodes0)
+	h.settle() // late reconciles count too
+	s.finish(&r, m0, start, profiled)
+	return r
 }
 
-// harness plays the providers and the kubelets.
-type scenarioHarness struct {
-	t         *testing.T
-	mgmt, wl  *plane
-	pools     int
-	instances map[int][]string // provider IDs per pool
-	targets   map[int]int      // replicas per pool
-	// kubelets bounds the Node registrations in flight, across pools.
-	kubelets chan struct{}
-	// sim runs SimMachinePools: the simulated cloud, not the harness, plays the provider and the kubelets.
-	sim bool
-	// v1beta1 makes the harness write and poll MachinePools in v1beta1 (BENCH_POOL_VERSION=v1beta1), so the
-	// API server converts every request and watch event through the manager's /convert; by default it uses
-	// v1beta2, the stored version (kubectl's default), and the figures measure the controller.
-	v1beta1 bool
+// result is a scenario's figures that need no measurement window.
+func (s *session) result(name string, pools, target int) result {
+	return result{Workload: s.w.name, Scenario: name, Run: s.run, Pools: pools, Replicas: target, Clusters: len(s.wls), Nodes: s.h.nodes(),
+		ManagerEnv: os.Getenv("BENCH_MANAGER_ENV"), Machine: machine()}
 }
 
-// poolObject is an empty MachinePool of the version the harness uses, named ns/name.
-func (h *scenarioHarness) poolObject(name string) client.Object {
-	if h.v1beta1 {
-		return &corev1beta1.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+// finish adds what is read once the scenario has settled: the manager's metrics since m0, its memory, and the
+// requests in the audit logs since start.
+func (s *session) finish(r *result, m0 sample, start time.Time, profiled []<-chan struct{}) {
+	settled := time.Now()
+	r.RSSMiB, r.RSSAnonMiB = s.mgr.rssMiB()
+	r.ControlPlaneRSSMiB = controlPlaneRSS(s.planes...)
+	hosts := make([]string, len(s.wls))
+	for c, wl := range s.wls {
+		hosts[c] = wl.host
 	}
-	return &corev1beta2.MachinePool{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-}
-
-// createPool creates the pool in the version the harness uses.
-func (h *scenarioHarness) createPool(ctx context.Context, mp *corev1beta1.MachinePool) error {
-	if h.v1beta1 {
-		return h.mgmt.c.Create(ctx, mp)
+	s.mgr.collectGarbage(s.t)
+	r.Manager = managerFigures(m0, scrape(s.mgr.metricsAddr), s.mgmt.host, hosts)
+	for _, p := range profiled {
+		<-p
 	}
-	v2 := &corev1beta2.MachinePool{}
-	if err := (conversion.Converter{}).ToV1beta2(ctx, mp, v2); err != nil {
-		return err
-	}
-	delete(v2.Annotations, conversion.DataAnnotation) // a v1beta2 manifest, as a user writes it
-	return h.mgmt.c.Create(ctx, v2)
-}
-
-// poolStatus is what convergence checks of a pool, from either version.
-type poolStatus struct {
-	name                                 string
-	generation, observedGeneration       int64
-	replicas, ready, available, nodeRefs int
-}
-
-// listPools reads every pool in the version the harness uses.
-func (h *scenarioHarness) listPools(ctx context.Context) ([]poolStatus, error) {
-	var out []poolStatus
-	if h.v1beta1 {
-		list := &corev1beta1.MachinePoolList{}
-		if err := h.mgmt.c.List(ctx, list, client.InNamespace(ns)); err != nil {
-			return nil, err
-		}
-		for _, p := range list.Items {
-			s := p.Status
-			out = append(out, poolStatus{p.Name, p.Generation, s.ObservedGeneration, int(s.Replicas), int(s.ReadyReplicas), int(s.AvailableReplicas), len(s.NodeRefs)})
-		}
-		return out, nil
-	}
-	list := &corev1beta2.MachinePoolList{}
-	if err := h.mgmt.c.List(ctx, list, client.InNamespace(ns)); err != nil {
-		return nil, err
-	}
-	for _, p := range list.Items {
-		s := p.Status
-		out = append(out, poolStatus{p.Name, p.Generation, s.ObservedGeneration, int(ptr.Deref(s.Replicas, 0)), int(ptr.Deref(s.ReadyReplicas, 0)),
-			int(ptr.Deref(s.AvailableReplicas, 0)), len(s.NodeRefs)})
-	}
-	return out, nil
-}
-
-// convergeTimeout bounds a scenario (BENCH_TIMEOUT, a duration, overrides it).
-var convergeTimeout = func() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("BENCH_TIMEOUT")); err == nil {
-		return d
-	}
-	return 10 * time.Minute
-}()
-
-// idleSeconds is the length of the idle scenario.
-const idleSeconds = 10
-
-const ns = "bench"
-
-func (h *scenarioHarness) setup(ctx context.Context) {
-	must(h.t, h.mgmt.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	must(h.t, h.mgmt.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-kubeconfig"},
-		Data: map[string][]byte{"value": h.wl.managerCfg}}))
-	must(h.t, h.mgmt.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-data"},
-		Data: map[string][]byte{"value": []byte("#cloud-config\n")}}))
-	h.instances = map[int][]string{}
-	h.targets = map[int]int{}
-	h.kubelets = make(chan struct{}, 32)
-}
-
-func (h *scenarioHarness) settle() { time.Sleep(2 * time.Second) }
-
-func poolName(i int) string { return fmt.Sprintf("pool-%03d", i) }
-
-// apply makes the scenario's change to the given pools and then, as the providers and kubelets would,
-// everything that follows from it: Nodes register first, then the infrastructure reports them.
-func (h *scenarioHarness) apply(ctx context.Context, scenario string, target int, pools []int) {
-	for _, i := range pools {
-		h.targets[i] = target
-	}
-	if h.sim {
-		h.applySim(ctx, scenario, target, pools)
-		return
-	}
-	h.parallel(pools, func(i int) error {
-		name := poolName(i)
-		switch scenario {
-		case "create":
-			boot := object(bootstrapAPIVersion, "GenericBootstrapConfig", ns, name)
-			if err := h.mgmt.c.Create(ctx, boot); err != nil {
-				return err
-			}
-			boot.Object["status"] = map[string]any{"ready": true, "dataSecretName": "bench-data"}
-			if err := h.mgmt.c.Status().Update(ctx, boot); err != nil {
-				return err
-			}
-			if err := h.mgmt.c.Create(ctx, object(infraAPIVersion, "GenericMachinePool", ns, name)); err != nil {
-				return err
-			}
-			return h.createPool(ctx, pool(ns, name, int32(target))) //nolint:gosec // a handful of replicas
-		default:
-			return h.mgmt.c.SubResource("scale").Patch(ctx, h.poolObject(name), client.RawPatch("application/merge-patch+json",
-				fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, target)))
-		}
-	})
-	// The provider follows: new instances register their Nodes, then the infra object reports the list.
-	var mu sync.Mutex
-	h.parallel(pools, func(i int) error {
-		mu.Lock()
-		ids := h.instances[i]
-		mu.Unlock()
-		// Kubelets register independently of each other: a pool's new Nodes are created concurrently, within the
-		// harness-wide bound on writes in flight.
-		var errs []error
-		var emu sync.Mutex
-		var wg sync.WaitGroup
-		for j := len(ids); j < target; j++ {
-			id := fmt.Sprintf("generic:///bench/p%03d-i%d", i, j)
-			ids = append(ids, id)
-			h.kubelets <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-h.kubelets }()
-				// A kubelet registers its Node with its status in one create: the API server keeps a Node's status on create.
-				node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%03d-i%d", i, j)}, Spec: corev1.NodeSpec{ProviderID: id},
-					Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}}}
-				if err := h.wl.c.Create(ctx, node); err != nil {
-					emu.Lock()
-					errs = append(errs, err)
-					emu.Unlock()
+	if s.mgmt.auditLog != "" {
+		time.Sleep(auditFlush)
+		r.ManagementRequests, r.ManagementByResource = s.mgmt.requests(s.t, start, settled)
+		r.WorkloadRequests, r.WorkloadByResource = map[string]int{}, map[string]int{}
+		for c, wl := range s.wls {
+			byVerb, byResource := wl.requests(s.t, start, settled)
+			addCounts(r.WorkloadRequests, byVerb)
+			addCounts(r.WorkloadByResource, byResource)
+			if len(s.wls) > 1 {
+				if r.WorkloadRequestsByCluster == nil {
+					r.WorkloadRequestsByCluster = map[string]map[string]int{}
 				}
-			})
+				r.WorkloadRequestsByCluster[s.h.clusterName(c)] = byVerb
+			}
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-		ids = ids[:target]
-		mu.Lock()
-		h.instances[i] = ids
-		mu.Unlock()
-		infra := object(infraAPIVersion, "GenericMachinePool", ns, poolName(i))
-		list := make([]any, len(ids))
-		for j, id := range ids {
-			list[j] = id
-		}
-		if err := h.mgmt.c.Patch(ctx, infra, client.RawPatch("application/merge-patch+json", mustJSON(map[string]any{"spec": map[string]any{"providerIDList": list}}))); err != nil {
-			return err
-		}
-		return h.mgmt.c.Status().Patch(ctx, infra, client.RawPatch("application/merge-patch+json",
-			mustJSON(map[string]any{"status": map[string]any{"ready": true, "replicas": len(ids)}})))
-	})
+	}
+	derive(r)
 }
 
-// applySim makes the scenario's change to SimMachinePool pools; the simulated cloud does the rest.
-func (h *scenarioHarness) applySim(ctx context.Context, scenario string, target int, pools []int) {
-	h.parallel(pools, func(i int) error {
-		name := poolName(i)
-		if scenario != "create" {
-			return h.mgmt.c.SubResource("scale").Patch(ctx, h.poolObject(name), client.RawPatch("application/merge-patch+json",
-				fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, target)))
+// profile starts CPU profiles of the manager and every API server when BENCH_PROFILE_DIR asks for them.
+func (s *session) profile(scenario string) []<-chan struct{} {
+	if s.profileDir == "" {
+		return nil
+	}
+	prefix := filepath.Join(s.profileDir, strings.NewReplacer(":", "-", "/", "-").Replace(s.w.name)+"-"+scenario)
+	if s.run > 1 {
+		prefix += fmt.Sprintf("-run%d", s.run)
+	}
+	profiled := []<-chan struct{}{profile(s.t, http.DefaultClient, "http://"+s.mgr.pprofAddr, s.profileSeconds, prefix+".pprof"),
+		profile(s.t, s.mgmt.http, s.mgmt.cfg.Host, s.profileSeconds, prefix+"-management-apiserver.pprof")}
+	for c, wl := range s.wls {
+		name := "-workload-apiserver.pprof"
+		if len(s.wls) > 1 {
+			name = fmt.Sprintf("-workload-%d-apiserver.pprof", c)
 		}
-		smp := object(infraAPIVersion, "SimMachinePool", ns, name)
-		smp.Object["spec"] = map[string]any{"simulation": map[string]any{"bootDelay": "200ms"}}
-		if err := h.mgmt.c.Create(ctx, smp); err != nil {
-			return err
-		}
-		mp := pool(ns, name, int32(target)) //nolint:gosec // a handful of replicas
-		mp.Spec.Template.Spec.Bootstrap = corev1beta1.Bootstrap{DataSecretName: ptr.To("bench-data")}
-		mp.Spec.Template.Spec.InfrastructureRef.Kind = "SimMachinePool"
-		return h.createPool(ctx, mp)
-	})
+		profiled = append(profiled, profile(s.t, wl.http, wl.cfg.Host, s.profileSeconds, prefix+name))
+	}
+	return profiled
 }
 
-// waitConverged polls until every pool shows its target, its status is current, and retired Nodes are gone.
-func (h *scenarioHarness) waitConverged(ctx context.Context) {
-	deadline := time.Now().Add(convergeTimeout)
-	for time.Now().Before(deadline) {
-		if h.converged(ctx) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	list, _ := h.listPools(ctx)
-	for _, p := range list {
-		h.t.Logf("%+v", p)
-	}
-	h.t.Fatalf("not converged to %v replicas in %s", h.targets, convergeTimeout)
-}
-
-func (h *scenarioHarness) converged(ctx context.Context) bool {
-	list, err := h.listPools(ctx)
-	if err != nil || len(list) != h.pools {
-		return false
-	}
-	total := 0
-	for _, p := range list {
-		var i int
-		if _, err := fmt.Sscanf(p.name, "pool-%d", &i); err != nil {
-			return false
-		}
-		target := h.targets[i]
-		total += target
-		if p.observedGeneration != p.generation || p.replicas != target || p.ready != target || p.available != target || p.nodeRefs != target {
-			return false
-		}
-	}
-	nodes := &metav1.PartialObjectMetadataList{}
-	nodes.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NodeList"))
-	if err := h.wl.c.List(ctx, nodes); err != nil || len(nodes.Items) != total {
-		return false
-	}
-	if !h.sim {
-		return true
-	}
-	// One Machine per instance, each with its Node.
-	machines := &unstructured.UnstructuredList{}
-	machines.SetAPIVersion("cluster.x-k8s.io/v1beta1")
-	machines.SetKind("MachineList")
-	if err := h.mgmt.c.List(ctx, machines, client.InNamespace(ns)); err != nil || len(machines.Items) != total {
-		return false
-	}
-	for _, m := range machines.Items {
-		if phase, _, _ := unstructured.NestedString(m.Object, "status", "phase"); phase != "Running" {
-			return false
-		}
-	}
-	return true
-}
-
-// parallel runs fn for the given pools, 32 at a time, and fails the test with their errors.
-func (h *scenarioHarness) parallel(pools []int, fn func(i int) error) {
-	errs := make([]error, len(pools))
-	parallel(len(pools), 32, func(j int) { errs[j] = fn(pools[j]) })
-	if err := errors.Join(errs...); err != nil {
-		h.t.Fatal(err)
+func addCounts(to, from map[string]int) {
+	for k, v := range from {
+		to[k] += v
 	}
 }
 
-func mustJSON(v any) []byte {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
+func abs(n int) int {
+	if n < 0 {
+		return -n
 	}
-	return raw
-}
-
-func must(t *testing.T, err error) {
-	if err != nil {
-		t.Fatal(err)
-	}
+	return n
 }

@@ -338,6 +338,25 @@ var _ = Describe("the chart, rendered", func() {
 		Expect(byKind(objs, "Service")).To(BeEmpty())
 	})
 
+	It("sets the manager's GOMEMLIMIT to 90 % of its memory limit, to a given value, or not at all", func() {
+		goMemLimit := func(set ...string) any {
+			GinkgoHelper()
+			container := field(one(template(set...), "Deployment"), "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
+			env, _ := container["env"].([]any)
+			for _, env := range env {
+				if env := env.(map[string]any); env["name"] == "GOMEMLIMIT" {
+					return env["value"]
+				}
+			}
+			return nil
+		}
+		Expect(goMemLimit()).To(Equal("460MiB"), "90 % of the default 512Mi limit")
+		Expect(goMemLimit("resources.limits.memory=1G")).To(Equal("858MiB"))
+		Expect(goMemLimit("goMemLimit=400MiB")).To(Equal("400MiB"))
+		Expect(goMemLimit("goMemLimit=")).To(BeNil())
+		Expect(goMemLimit("resources.limits=null")).To(BeNil(), "no memory limit, nothing to keep under")
+	})
+
 	It("uses cert-manager when asked: a Certificate and the CA injected, no chart-made Secret or caBundle", func() {
 		objs := template("webhook.certManager.enabled=true")
 		Expect(byKind(objs, "Secret")).To(BeEmpty())
@@ -381,6 +400,8 @@ var _ = Describe("the chart, rendered", func() {
 		Entry("an unknown controller", "/controllers/0", "controllers={machinepools}"),
 		Entry("a webhook URL that is not https", "/webhook/url", "webhook.url=http://127.0.0.1:9443"),
 		Entry("extra args that are not flags", "/extraArgs/0", "extraArgs={sync-period=5m}"),
+		Entry("a GOMEMLIMIT the Go runtime does not read", "/goMemLimit", "goMemLimit=400Mi"),
+		Entry("a memory limit goMemLimit auto cannot read", "set goMemLimit (e.g. 400MiB)", "resources.limits.memory=2e9"),
 		Entry("two replicas without leader election", "replicas > 1 needs leaderElection.enabled", "replicas=2", "leaderElection.enabled=false"),
 		Entry("the MachinePool controller where Cluster API owns MachinePools", "drop machinepool from controllers",
 			"crds.machinePool=false", "controllers={machinepool}"),

@@ -120,3 +120,30 @@ webhook:
   clientConfig:
     {{- include "machinepool-operator.webhookClientConfig" (dict "root" . "caBundle" $caBundle "path" "/convert") | trim | nindent 4 }}
 {{- end }}
+
+{{/*
+The manager's GOMEMLIMIT: goMemLimit as given, or for "auto" 90% of resources.limits.memory, in MiB (nothing
+without a memory limit). The Go runtime counts only its own memory against GOMEMLIMIT; the 10% is room for the
+rest of the container's (binary, thread stacks outside the heap, what the runtime has not yet returned). The
+downward API (resourceFieldRef limits.memory) cannot leave that room: it gives the whole limit as a bare number.
+*/}}
+{{- define "machinepool-operator.goMemLimit" -}}
+{{- $v := toString (.Values.goMemLimit | default "") }}
+{{- if ne $v "auto" }}
+{{- $v }}
+{{- else }}
+{{- $limit := dig "limits" "memory" "" (.Values.resources | default dict) }}
+{{- if kindIs "string" $limit }}
+{{- if $limit }}
+{{- $units := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 }}
+{{- $unit := regexReplaceAll "^[0-9.]+" $limit "" }}
+{{- if or (not (regexMatch "^[0-9]+(\\.[0-9]+)?[a-zA-Z]*$" $limit)) (not (hasKey $units $unit)) }}
+{{- fail (printf "goMemLimit auto cannot read resources.limits.memory %q: set goMemLimit (e.g. 400MiB) or write the limit in Ki, Mi, Gi, k, M or G" $limit) }}
+{{- end }}
+{{- printf "%dMiB" (divf (mulf (float64 (trimSuffix $unit $limit)) (get $units $unit) 0.9) 1048576 | floor | int64) }}
+{{- end }}
+{{- else if $limit }}
+{{- printf "%dMiB" (divf (mulf (float64 $limit) 0.9) 1048576 | floor | int64) }}
+{{- end }}
+{{- end }}
+{{- end }}
