@@ -106,6 +106,7 @@ var _ = Describe("the manager binary", func() {
 		Entry("unsupported TLS version", "--tls-min-version=VersionTLS10", "use VersionTLS12 or VersionTLS13"),
 		Entry("zero concurrency", "--machinepool-concurrency=0", "--machinepool-concurrency must be positive"),
 		Entry("sub-second heartbeat", "--sim-heartbeat-interval=500ms", "--sim-heartbeat-interval must be 0 (off) or at least 1s, not 500ms"),
+		Entry("leader election without a namespace, out of cluster", "--leader-elect", "--leader-elect-namespace is required with --leader-elect outside a cluster"),
 		Entry("invalid watch filter", "--watch-filter=not a label!", "--watch-filter"),
 		Entry("unknown feature gate", "--feature-gates=NoSuchGate=true", "unrecognized feature gate: NoSuchGate"),
 	)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -138,6 +139,9 @@ func (o *options) validate() error {
 	if o.syncPeriod <= 0 {
 		problems = append(problems, fmt.Sprintf("--sync-period must be positive, not %s", o.syncPeriod))
 	}
+	if o.leaderElect && o.leaderElectionNS == "" && !inCluster() {
+		problems = append(problems, "--leader-elect-namespace is required with --leader-elect outside a cluster (in a Pod it defaults to the Pod's namespace)")
+	}
 	if o.leaderElect && o.renewDeadline >= o.leaseDuration {
 		problems = append(problems, fmt.Sprintf("--leader-elect-renew-deadline (%s) must be shorter than --leader-elect-lease-duration (%s)", o.renewDeadline, o.leaseDuration))
 	}
@@ -145,6 +149,12 @@ func (o *options) validate() error {
 		return fmt.Errorf("invalid flags:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return nil
+}
+
+// inCluster says whether the manager runs in a Pod, where its service account's namespace is mounted.
+func inCluster() bool {
+	_, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+	return err == nil
 }
 
 // tlsVersion maps --tls-min-version to a crypto/tls constant.

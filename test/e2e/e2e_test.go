@@ -34,9 +34,12 @@ type poolOptions struct {
 	maxSurge, maxUnavailable int
 }
 
+// applied numbers the pools applied, so that pools applied at once get namespaces of their own.
+var applied atomic.Int32
+
 func applyPool(o poolOptions) *pool {
 	GinkgoHelper()
-	ns := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1_000_000_000)
+	ns := fmt.Sprintf("e2e-%d-%d", time.Now().UnixNano()%1_000_000_000, applied.Add(1))
 	kubectl("", "create", "namespace", ns)
 	quoted, err := json.Marshal(string(workloadViaProxy))
 	Expect(err).NotTo(HaveOccurred())
@@ -110,9 +113,11 @@ func (p *pool) cloudState() map[string]any {
 }
 
 // liveInstances are the IDs of the instances the cloud runs or boots (not terminating, not failed).
-func (p *pool) liveInstances() []string {
+func (p *pool) liveInstances() []string { return liveIn(p.cloudState()) }
+
+// liveIn are the live instances of a scaling group's state (cloudState), sorted.
+func liveIn(state map[string]any) []string {
 	var ids []string
-	state := p.cloudState()
 	if state == nil {
 		return nil
 	}

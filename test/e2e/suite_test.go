@@ -4,6 +4,7 @@ package e2e_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	corev1beta1 "github.com/machinepool-operator/machinepool-operator/api/core/v1beta1"
 	infrav1beta1 "github.com/machinepool-operator/machinepool-operator/api/infrastructure/v1beta1"
@@ -53,6 +55,7 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	logf.SetLogger(GinkgoLogr) // the test's own clients; each manager logs to its process's output
 	scheme := runtime.NewScheme()
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	Expect(corev1beta1.AddToScheme(scheme)).To(Succeed())
@@ -93,7 +96,6 @@ var _ = BeforeSuite(func() {
 	managerBin, err = gexec.Build("github.com/machinepool-operator/machinepool-operator/cmd/manager")
 	Expect(err).NotTo(HaveOccurred())
 	startManager()
-	support.WaitForConversion(cfg)
 })
 
 var _ = AfterSuite(func() {
@@ -114,15 +116,24 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// startManager runs the manager binary as a user would out of cluster; extra flags are added to the defaults.
+// startManager runs the manager binary as a user would out of cluster; extra flags are added to the defaults. It
+// returns once the manager converts MachinePools, so the next kubectl apply of one is served.
 func startManager(extra ...string) {
+	GinkgoHelper()
+	manager = runManager(GinkgoWriter, extra...)
+	support.WaitForConversion(mgmtEnv.Config)
+}
+
+// runManager starts one manager process with the suite's flags plus extra ones (a flag given twice takes its
+// last value), its output to out, and keeps it in managers for the log checks at the end.
+func runManager(out io.Writer, extra ...string) *gexec.Session {
 	GinkgoHelper()
 	args := append(append([]string{"--kubeconfig=" + mgmtKubeconfig, "--metrics-bind-address=0",
 		"--health-probe-bind-address=0", "--sim-heartbeat-interval=5s"}, webhookArgs...), extra...)
-	var err error
-	manager, err = gexec.Start(exec.CommandContext(ctx, managerBin, args...), GinkgoWriter, GinkgoWriter)
+	session, err := gexec.Start(exec.CommandContext(ctx, managerBin, args...), out, out)
 	Expect(err).NotTo(HaveOccurred())
-	managers = append(managers, manager)
+	managers = append(managers, session)
+	return session
 }
 
 // killManager sends SIGKILL: no shutdown hooks, no last writes.
